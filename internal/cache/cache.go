@@ -4,7 +4,11 @@
 // and how keys are built belongs to the lookup service.
 package cache
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Item is one value to store.
 type Item struct {
@@ -12,6 +16,9 @@ type Item struct {
 	Value []byte
 	TTL   time.Duration // > 0; the entry disappears after it
 }
+
+// ErrClosed is returned by every call made after Close.
+var ErrClosed = errors.New("cache: store is closed")
 
 // Every backend implements these methods (the consumer, internal/lookup,
 // declares the interface it needs):
@@ -28,3 +35,15 @@ type Item struct {
 //	// Name is the backend's name for status and metrics: "memory" or "redis".
 //	Name() string
 //	Close() error
+
+// validateItems rejects a batch with an item that has no lifetime before
+// anything is written: an entry without a TTL would never leave Redis, and
+// storing half a batch would leave an indicator's sections out of step.
+func validateItems(items []Item) error {
+	for _, it := range items {
+		if it.TTL <= 0 {
+			return fmt.Errorf("cache: item %q has TTL %v; every item needs a positive TTL", it.Key, it.TTL)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package cache
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemoryEntryOverhead is what Memory charges each entry on top of its key and
+// value: an estimate of the entry struct, its map slot and allocator rounding,
+// so that a bound set in bytes holds roughly that much heap even when values
+// are small.
+const MemoryEntryOverhead = 128
+
+// Memory is the embedded store: a least-recently-used map bounded by bytes.
+// It is safe for concurrent use. Expired entries are never returned; they
+// keep their space until a call touches them or they are evicted from the
+// cold end, which spares the store a background sweeper.
+type Memory struct {
+	maxBytes int64
+	now      func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	// lru is a sentinel of a circular list: lru.next is the most recently
+	// used entry, lru.prev the least.
+	lru    entry
+	bytes  int64
+	closed bool
+}
+
+type entry struct {
+	key        string
+	value      []byte // never modified after insertion, so it may be read outside mu
+	expires    time.Time
+	size       int64
+	prev, next *entry
+}
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*Memory)
+
+// WithClock makes the store read time from now instead of time.Now, so that
+// tests can expire entries without sleeping.
+func WithClock(now func() time.Time) MemoryOption {
+	return func(m *Memory) { m.now = now }
+}
+
+// NewMemory returns an empty store holding at most maxBytes, counting each
+// entry as len(key) + len(value) + MemoryEntryOverhead. An item larger than
+// the bound on its own is not stored; with maxBytes <= 0 nothing is.
+func NewMemory(maxBytes int64, opts ...MemoryOption) *Memory {
+	m := &Memory{
+		maxBytes: maxBytes,
+		now:      time.Now,
+		entries:  make(map[string]*entry),
+	}
+	m.lru.next, m.lru.prev = &m.lru, &m.lru
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// Name reports the backend for status and metrics.
+func (m *Memory) Name() string { return "memory" }
+
+// Get returns one value per key in key order, nil where a key is absent or
+// expired. The values are copies the caller may keep and modify.
+func (m *Memory) Get(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	now := m.now()
+
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	for i, k := range keys {
+		e := m.entries[k]
+		if e == nil {
+			continue
+		}
+		if !now.Before(e.expires) {
+			m.remove(e)
+			continue
+		}
+		m.moveToFront(e)
+		out[i] = e.value
+	}
+	m.mu.Unlock()
+
+	// Copy outside the lock: stored values are immutable, and a large value
+	// should not hold up every other caller.
+	for i, v := range out {
+		if v != nil {
+			out[i] = clone(v)
+		}
+	}
+	return out, nil
+}
+
+// Set stores every item, replacing earlier values of the same keys and
+// evicting the least recently used entries to stay within the bound.
+func (m *Memory) Set(ctx context.Context, items []Item) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validateItems(items); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	now := m.now()
+	// Build the entries before locking so the copies do not hold up readers.
+	fresh := make([]*entry, len(items))
+	for i, it := range items {
+		fresh[i] = &entry{
+			key:     it.Key,
+			value:   clone(it.Value),
+			expires: now.Add(it.TTL),
+			size:    int64(len(it.Key)) + int64(len(it.Value)) + MemoryEntryOverhead,
+		}
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, e := range fresh {
+		if old := m.entries[e.key]; old != nil {
+			m.remove(old)
+		}
+		if e.size > m.maxBytes {
+			// Storing it would evict everything else for one entry; the
+			// old value is gone all the same, so no caller reads it as current.
+			continue
+		}
+		m.entries[e.key] = e
+		m.pushFront(e)
+		m.bytes += e.size
+		for m.bytes > m.maxBytes {
+			m.remove(m.lru.prev)
+		}
+	}
+	return nil
+}
+
+// Delete forgets the keys; absent keys are not an error.
+func (m *Memory) Delete(ctx context.Context, keys []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, k := range keys {
+		if e := m.entries[k]; e != nil {
+			m.remove(e)
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the store is open.
+func (m *Memory) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close drops every entry; later calls return ErrClosed. Closing twice is
+// not an error.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.entries = nil
+	m.lru.next, m.lru.prev = &m.lru, &m.lru
+	m.bytes = 0
+	return nil
+}
+
+// Len is the number of entries held, including expired ones not yet
+// reclaimed.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}
+
+// Bytes is the space the entries are charged, as counted against the bound.
+func (m *Memory) Bytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
+func (m *Memory) pushFront(e *entry) {
+	e.prev = &m.lru
+	e.next = m.lru.next
+	e.next.prev = e
+	m.lru.next = e
+}
+
+func (m *Memory) moveToFront(e *entry) {
+	if m.lru.next == e {
+		return
+	}
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	m.pushFront(e)
+}
+
+func (m *Memory) remove(e *entry) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	e.prev, e.next = nil, nil
+	delete(m.entries, e.key)
+	m.bytes -= e.size
+}
+
+// clone copies b, keeping an empty value non-nil so that it still reads as
+// present.
+func clone(b []byte) []byte {
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
+}
