@@ -71,6 +71,9 @@ type Error struct {
 	Status int // TIP's HTTP status, 0 when none was received
 	Detail string
 	Err    error // the underlying cause, if any
+	// RetryAfter is how long TIP asked to wait (its Retry-After header on a
+	// 429), 0 when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return "tip: " + e.Detail }

@@ -1,0 +1,28 @@
+package tip
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Hooks for the external tests, which cannot import tipsim from inside
+// package tip (tipsim imports tip).
+
+const DefaultTimeout = defaultTimeout
+
+func SetMaxBody(c *Client, n int64) { c.maxBody = n }
+
+func Timeout(c *Client) time.Duration { return c.timeout }
+
+// DialOnly makes c connect to addr whatever host its URL names, so a test can
+// present a certificate for another name.
+func DialOnly(c *Client, addr string) {
+	var d net.Dialer
+	tr := c.http.Transport.(*http.Transport)
+	tr.Proxy = nil
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	}
+}
