@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// storeProbeTimeout keeps readiness and status answers quick when the store
+// hangs: a slow store is reported, not waited for.
+const storeProbeTimeout = 300 * time.Millisecond
+
+type dependency struct {
+	Status  string `json:"status"` // ok, degraded or down
+	Backend string `json:"backend,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+type readiness struct {
+	Status string                `json:"status"` // ready, degraded or not_ready
+	Checks map[string]dependency `json:"checks"`
+}
+
+// ready answers /readyz. Only what stops every lookup makes it not ready: an
+// expired client certificate. A store outage only degrades it, because
+// lookups still work through TIP, and failing every replica's readiness
+// would turn a Redis outage into a full outage.
+func (a *App) ready(ctx context.Context) (bool, any) {
+	r := readiness{Status: "ready", Checks: map[string]dependency{}}
+	tipDep := dependency{Status: "ok"}
+	if c := a.client.Certificate(); c != nil && time.Now().After(c.NotAfter) {
+		tipDep = dependency{Status: "down", Detail: "the TIP client certificate expired on " + c.NotAfter.UTC().Format(time.RFC3339)}
+		r.Status = "not_ready"
+	}
+	r.Checks["tip"] = tipDep
+	storeDep := a.probeStore(ctx)
+	if storeDep.Status != "ok" && r.Status == "ready" {
+		r.Status = "degraded"
+	}
+	r.Checks["store"] = storeDep
+	return r.Status != "not_ready", r
+}
+
+func (a *App) probeStore(ctx context.Context) dependency {
+	ctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		return dependency{Status: "degraded", Backend: a.store.Name(), Detail: "the store does not answer; lookups go straight to TIP: " + err.Error()}
+	}
+	return dependency{Status: "ok", Backend: a.store.Name()}
+}
+
+type statusReport struct {
+	Version string     `json:"version"`
+	TIP     tipStatus  `json:"tip"`
+	Store   dependency `json:"store"`
+}
+
+type tipStatus struct {
+	URL         string       `json:"url"`
+	Auth        string       `json:"auth"` // certificate or token
+	Certificate *certStatus  `json:"certificate,omitempty"`
+	Quota       *quotaStatus `json:"quota,omitempty"`
+}
+
+type certStatus struct {
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+	Expired  bool      `json:"expired"`
+}
+
+type quotaStatus struct {
+	DayRequests int       `json:"DayRequests"`
+	DayQuota    int       `json:"DayQuota"`
+	ReportedAt  time.Time `json:"reported_at"`
+}
+
+// status answers GET /v1/status for operators.
+func (a *App) status(ctx context.Context) any {
+	s := statusReport{Version: Version, Store: a.probeStore(ctx)}
+	s.TIP.URL = a.client.BaseURL()
+	s.TIP.Auth = "token"
+	if c := a.client.Certificate(); c != nil {
+		s.TIP.Auth = "certificate"
+		s.TIP.Certificate = &certStatus{
+			Subject:  c.Subject.String(),
+			Issuer:   c.Issuer.String(),
+			NotAfter: c.NotAfter.UTC(),
+			Expired:  time.Now().After(c.NotAfter),
+		}
+	}
+	if l, at := a.lookup.License(); l != nil {
+		s.TIP.Quota = &quotaStatus{DayRequests: l.DayRequests, DayQuota: l.DayQuota, ReportedAt: at.UTC()}
+	}
+	return s
+}

@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/tipgate/tipgate/internal/apikey"
+)
+
+func errUnauthorized(detail string) error {
+	return newStatusError(http.StatusUnauthorized, typeUnauthorized, "Unauthorized", detail)
+}
+
+// presentedKey finds the caller's key in Authorization: Bearer or X-API-Key.
+// It returns a problem when the headers are there but unusable, so the
+// caller learns which header is wrong.
+func presentedKey(r *http.Request) (string, error) {
+	var bearer string
+	apiKey := strings.TrimSpace(r.Header.Get("X-API-Key"))
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, token, _ := strings.Cut(auth, " ")
+		switch {
+		case strings.EqualFold(scheme, "Bearer"):
+			bearer = strings.TrimSpace(token)
+		case apiKey == "":
+			// Another scheme may belong to a proxy in front when X-API-Key
+			// is there; alone, it is the caller's mistake.
+			return "", errUnauthorized(`The Authorization header must use the Bearer scheme: send "Authorization: Bearer <key>" or "X-API-Key: <key>".`)
+		}
+	}
+	switch {
+	case bearer != "" && apiKey != "" && bearer != apiKey:
+		return "", errUnauthorized("The Authorization and X-API-Key headers carry different keys; send the key in one of them.")
+	case bearer != "":
+		return bearer, nil
+	case apiKey != "":
+		return apiKey, nil
+	}
+	return "", errUnauthorized(`No API key was sent; send "Authorization: Bearer <key>" or "X-API-Key: <key>".`)
+}
+
+// require lets a request through only with a known key that grants role.
+// With no keyring, authentication is off and every caller has every role.
+func (s *server) require(role apikey.Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.opts.Keys == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			text, err := presentedKey(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			key, ok := s.opts.Keys.Authenticate(text)
+			if !ok {
+				s.writeError(w, r, errUnauthorized("The API key is not recognised; check it, or ask the operator for a key."))
+				return
+			}
+			// The name, never the key, goes to the access log.
+			infoFrom(r.Context()).keyName = key.Name
+			if !key.Has(role) {
+				s.writeError(w, r, newStatusError(http.StatusForbidden, typeForbidden, "Forbidden",
+					fmt.Sprintf("The API key %q lacks the %q role that %s %s needs; ask the operator to grant it.",
+						key.Name, role, r.Method, r.URL.Path)))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tipgate/tipgate/internal/lookup"
+)
+
+// checkInput holds what every successful parse must guarantee before the
+// lookup service sees it.
+func checkInput(t *testing.T, in lookupInput, err error) {
+	t.Helper()
+	if err != nil {
+		var inv *lookup.InvalidError
+		if !errors.As(err, &inv) || len(inv.Params) == 0 {
+			t.Fatalf("error %v (%T) is not an InvalidError with params", err, err)
+		}
+		for _, p := range inv.Params {
+			if p.Name == "" || p.Reason == "" || len(p.Name) > 80 {
+				t.Fatalf("bad invalid param %+v", p)
+			}
+		}
+		return
+	}
+	if in.format != formatJSON && in.format != formatFlat {
+		t.Fatalf("format = %q", in.format)
+	}
+	if l := in.query.Limit; l != 0 && (l < lookup.MinLimit || l > lookup.MaxLimit) {
+		t.Fatalf("limit %d passed the parser", l)
+	}
+	if m := in.query.Mode; m != lookup.Normal && m != lookup.CacheOnly {
+		t.Fatalf("mode = %v", m)
+	}
+	for _, s := range in.query.Sections {
+		if s == "" || strings.Contains(s, ",") || strings.TrimSpace(s) != s {
+			t.Fatalf("section %q passed the parser", s)
+		}
+	}
+}
+
+func FuzzParseLookupQuery(f *testing.F) {
+	for _, seed := range []string{
+		"indicator=example.com",
+		"indicator=1.2.3.4&type=ip&sections=IpGeneralInfo,HostedUrls&limit=5&format=flat&cache_only=true",
+		"indicator=a&sections=A&sections=B,C&sections=",
+		"indicator=%zz",
+		"indicator=a&indicator=b&limit=-1&format=xml&cache_only=maybe&x=1",
+		"limit=99999999999999999999",
+		"sections=%20,%2C,",
+		";;&&==",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		in, err := parseLookupQuery(raw)
+		checkInput(t, in, err)
+	})
+}
+
+func FuzzParseLookupBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"indicator":"example.com"}`,
+		`{"indicator":"1.2.3.4","type":"ip","sections":["IpGeneralInfo"],"limit":5,"format":"flat","cache_only":true}`,
+		`{"indicator":"a","sections":"A, B,,C"}`,
+		`{"indicator":null,"limit":null}`,
+		`{"limit":1e3,"sections":[1],"cache_only":"true"}`,
+		`{"a":1,"b":2} {}`,
+		`[1,2]`,
+		`"x"`,
+		`{"limit":-0}`,
+		`{"limit":1000000000000000000000000}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in, err := parseLookupBody(body)
+		checkInput(t, in, err)
+	})
+}
+
+func FuzzParsePurgeQuery(f *testing.F) {
+	f.Add("indicator=example.com&type=domain")
+	f.Add("indicator=a&indicator=b&zzz=%20")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parsePurgeQuery(raw)
+		if err == nil && (q.Mode != lookup.Normal || q.Sections != nil || q.Limit != 0) {
+			t.Fatalf("purge query %+v carries more than indicator and type", q)
+		}
+	})
+}

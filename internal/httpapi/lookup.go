@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/lookup"
+)
+
+// timeLayout is RFC 3339 in UTC with exactly millisecond precision, so that
+// every timestamp in an answer has the same width and sorts as text.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// timestamp marshals as timeLayout.
+type timestamp time.Time
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + formatTime(time.Time(t)) + `"`), nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// lookupResponse is the 200 body of a lookup; the field order is
+// DESIGN.md's.
+type lookupResponse struct {
+	Indicator          string                     `json:"indicator"`
+	Type               indicator.Type             `json:"type"`
+	Zone               string                     `json:"zone"`
+	Found              bool                       `json:"found"`
+	Limit              int                        `json:"limit"`
+	Sections           map[string]json.RawMessage `json:"sections"`
+	ReceivedAt         timestamp                  `json:"received_at"`
+	SectionsReceivedAt map[string]timestamp       `json:"sections_received_at"`
+	Cache              lookup.CacheState          `json:"cache"`
+}
+
+func newLookupResponse(res *lookup.Result) lookupResponse {
+	sections := res.Sections
+	if sections == nil {
+		sections = map[string]json.RawMessage{}
+	}
+	received := make(map[string]timestamp, len(res.SectionsReceivedAt))
+	for name, t := range res.SectionsReceivedAt {
+		received[name] = timestamp(t)
+	}
+	return lookupResponse{
+		Indicator:          res.Indicator.Value,
+		Type:               res.Indicator.Type,
+		Zone:               res.Zone,
+		Found:              res.Found,
+		Limit:              res.Limit,
+		Sections:           sections,
+		ReceivedAt:         timestamp(res.ReceivedAt),
+		SectionsReceivedAt: received,
+		Cache:              res.Cache,
+	}
+}
+
+func (s *server) lookupGET(w http.ResponseWriter, r *http.Request) {
+	in, err := parseLookupQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveLookup(w, r, in)
+}
+
+func (s *server) lookupPOST(w http.ResponseWriter, r *http.Request) {
+	in, err := s.readLookupBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveLookup(w, r, in)
+}
+
+func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
+	in, err := s.readLookupBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.query.Mode == lookup.CacheOnly {
+		s.writeError(w, r, invalid(lookup.InvalidParam{Name: paramCacheOnly,
+			Reason: "cannot be true for a refresh, which always asks TIP; use POST /v1/lookup for a cache-only lookup"}))
+		return
+	}
+	in.query.Mode = lookup.Refresh
+	s.serveLookup(w, r, in)
+}
+
+func (s *server) readLookupBody(r *http.Request) (lookupInput, error) {
+	body, err := readJSONBody(r)
+	if err != nil {
+		return lookupInput{}, err
+	}
+	return parseLookupBody(body)
+}
+
+func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupInput) {
+	req, err := s.opts.Service.Prepare(in.query)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Checked before the lookup so a build without flat output spends no
+	// quota on an answer it cannot give.
+	if in.format == formatFlat && s.opts.Flatten == nil {
+		s.writeError(w, r, errNotImplemented("flat output is not available in this build"))
+		return
+	}
+	res, err := s.opts.Service.Lookup(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if res == nil {
+		s.writeError(w, r, errors.New("the lookup service returned no result and no error"))
+		return
+	}
+	s.metrics.lookupResults.WithLabelValues(string(res.Indicator.Type), string(res.Cache)).Inc()
+
+	var body any
+	if in.format == formatFlat {
+		flat := s.opts.Flatten(res)
+		if flat == nil {
+			flat = map[string]any{}
+		}
+		flat["received_at"] = formatTime(res.ReceivedAt)
+		flat["cache"] = res.Cache
+		body = flat
+	} else {
+		body = newLookupResponse(res)
+	}
+	h := w.Header()
+	h.Set("X-Cache", strings.ToUpper(string(res.Cache)))
+	h.Set("Age", strconv.FormatInt(s.age(res.ReceivedAt), 10))
+	s.writeJSON(w, r, http.StatusOK, body)
+}
+
+// age is the Age header: whole seconds since TIP sent the data, never
+// negative even when clocks disagree.
+func (s *server) age(received time.Time) int64 {
+	if received.IsZero() {
+		return 0
+	}
+	secs := int64(s.now().Sub(received) / time.Second)
+	return max(secs, 0)
+}
