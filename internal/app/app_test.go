@@ -540,7 +540,9 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	g := startGateway(t, "memory", nil)
 	g.sim.Inject(tipsim.Fault{Delay: 500 * time.Millisecond, Times: 1})
 	got := make(chan response, 1)
-	go func() { got <- g.do(http.MethodGet, "/v1/lookup?indicator=green.slow.example.com", g.keys["siem"], nil) }()
+	go func() {
+		got <- g.do(http.MethodGet, "/v1/lookup?indicator=green.slow.example.com", g.keys["siem"], nil)
+	}()
 	for g.sim.Requests() == 0 && len(g.sim.Log()) == 0 {
 		time.Sleep(5 * time.Millisecond)
 		if len(got) > 0 {

@@ -249,14 +249,14 @@ func TestMissThenHit(t *testing.T) {
 
 func TestLimitsAndSubsets(t *testing.T) {
 	tests := []struct {
-		name         string
-		firstLimit   int
-		listSize     int
-		second       []string
-		secondLimit  int
-		wantCache    CacheState
-		wantFetched  []string // sections (besides Zone, LicenseInfo) of the second TIP call; nil means no call
-		wantListLen  int
+		name          string
+		firstLimit    int
+		listSize      int
+		second        []string
+		secondLimit   int
+		wantCache     CacheState
+		wantFetched   []string // sections (besides Zone, LicenseInfo) of the second TIP call; nil means no call
+		wantListLen   int
 		listToInspect string
 	}{
 		{name: "subset is a hit", firstLimit: 10, listSize: 25, second: []string{"DomainDnsResolutions"}, secondLimit: 10,
