@@ -14,6 +14,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/app"
+	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/config"
 )
 
@@ -70,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if cmd == "demo" {
 		logger := newLogger(stderr, os.Getenv("TIPGATE_LOG_LEVEL"))
+		cache.RouteRedisLogs(logger)
 		if err := app.RunDemo(ctx, stdout, os.Getenv, logger); err != nil {
 			fmt.Fprintf(stderr, "tipgate demo: %v\n", err)
 			return 1
@@ -87,6 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	cache.RouteRedisLogs(logger)
 	logger.Info("configuration loaded", "config", cfg)
 	if unknown := config.UnknownVariables(os.Environ()); len(unknown) > 0 {
 		logger.Warn("ignoring unknown TIPGATE_ variables; check their spelling", "variables", unknown)

@@ -32,7 +32,7 @@ func RunDemo(ctx context.Context, out io.Writer, getenv func(string) string, log
 	}
 	defer os.RemoveAll(dir)
 
-	creds, err := tipsim.NewCredentials(30 * 24 * time.Hour)
+	creds, err := tipsim.NewCredentials(365 * 24 * time.Hour)
 	if err != nil {
 		return fmt.Errorf("generate simulator credentials: %w", err)
 	}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -309,4 +310,20 @@ func secretName(name string) bool {
 		}
 	}
 	return false
+}
+
+// redisLogger carries go-redis's own log lines (dial failures and the like)
+// into slog at debug level: the store's callers already log each failed call
+// once, at warn, with context.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// RouteRedisLogs sends go-redis's process-wide log output to l instead of
+// plain text on stderr. go-redis keeps one logger per process, so only main
+// calls this.
+func RouteRedisLogs(l *slog.Logger) {
+	redis.SetLogger(redisLogger{l})
 }

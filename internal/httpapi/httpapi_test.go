@@ -991,7 +991,7 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("access log %s = %v, want %v", k, line[k], v)
 		}
 	}
-	for _, k := range []string{"bytes", "duration"} {
+	for _, k := range []string{"bytes", "duration_ms"} {
 		if _, ok := line[k]; !ok {
 			t.Errorf("access log lacks %s", k)
 		}

@@ -141,7 +141,7 @@ func (s *server) instrument(next http.Handler) http.Handler {
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", elapsed),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("request_id", ri.id),
 			slog.String("key", ri.keyName),
 		)

@@ -315,11 +315,12 @@ func (s *Service) read(ctx context.Context, req Request) (*entry, map[string]*en
 }
 
 // serves reports whether a cached section can answer a request for limit
-// records: objects always; lists when complete or fetched with at least as
-// large a limit.
+// records: objects always; lists when complete, fetched with at least as
+// large a limit, or holding at least limit records anyway (a TIP that sent
+// more than it was asked for).
 func (s *Service) serves(t indicator.Type, name string, e *entry, limit int) bool {
 	sec, _ := s.catalog.Find(t, name)
-	return sec.Kind != tip.List || e.Complete || e.Limit >= limit || e.Data == nil
+	return sec.Kind != tip.List || e.Data == nil || e.Complete || e.Limit >= limit || e.Count >= limit
 }
 
 // fetchResult is what one coalesced TIP fetch yields.

@@ -179,7 +179,7 @@ func (s *Sim) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Status = sw.status
 		s.record(rec)
 		s.logger.Info("lookup", "method", r.Method, "type", l.typ, "value", clip(l.value, 200),
-			"auth", mode, "status", sw.status, "duration", time.Since(start))
+			"auth", mode, "status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	}()
 	if !s.serve(sw, r, l, perr) {
 		// Nobody is waiting for an answer any more (the client gave up or
