@@ -47,7 +47,7 @@ func (s *syncBuffer) String() string {
 }
 
 type gateway struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *tipsim.Sim
 	creds   *tipsim.Credentials
 	simURL  string
@@ -60,7 +60,7 @@ type gateway struct {
 }
 
 // startGateway runs tipgate with the named store ("memory" or "redis").
-func startGateway(t *testing.T, store string, env map[string]string) *gateway {
+func startGateway(t testing.TB, store string, env map[string]string) *gateway {
 	t.Helper()
 	creds, err := tipsim.NewCredentials(time.Hour)
 	if err != nil {
@@ -119,7 +119,7 @@ func startGateway(t *testing.T, store string, env map[string]string) *gateway {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewJSONHandler(g.logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a, err := New(cfg, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -172,7 +172,7 @@ type fixture struct {
 	clock *clock
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
 	cat := tip.NewCatalog()
@@ -594,5 +594,23 @@ func TestPrepare(t *testing.T) {
 				t.Fatalf("Prepare = sections %v limit %d, want %v limit %d", req.Sections, req.Limit, tt.wantSections, tt.wantLimit)
 			}
 		})
+	}
+}
+
+// BenchmarkLookupHit is the policy's own cost on a hit: one store read of
+// three entries, decoding their headers, assembling the result.
+func BenchmarkLookupHit(b *testing.B) {
+	fx := newFixture(b)
+	req := domainReq([]string{"DomainGeneralInfo", "DomainDnsResolutions"}, 10, Normal)
+	if _, err := fx.svc.Lookup(context.Background(), req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := fx.svc.Lookup(context.Background(), req)
+		if err != nil || res.Cache != CacheHit {
+			b.Fatalf("lookup %d: %v %v", i, res, err)
+		}
 	}
 }
