@@ -155,11 +155,12 @@ func tipProblem(e *tip.Error) problem {
 	case tip.KindBadRequest:
 		p.Status = http.StatusBadRequest
 		p.Title = "TIP rejected the request"
-		reason := e.Detail
-		if reason == "" {
-			reason = "TIP gave no reason"
+		// The client's detail already says TIP rejected it, with TIP's reason.
+		detail := strings.TrimSuffix(e.Detail, ".")
+		if detail == "" {
+			detail = "TIP rejected the request as invalid and gave no reason"
 		}
-		p.Detail = "TIP rejected the request as invalid (" + reason + "); check the indicator and sections."
+		p.Detail = detail + "; check the indicator and sections."
 	case tip.KindUnauthorized:
 		p.Title = "TIP rejected tipgate's credentials"
 		p.Detail = "TIP rejected tipgate's credentials, or its Terms and Conditions have not been accepted at tip.kaspersky.com; the operator must fix tipgate's TIP account."
