@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tipgate/tipgate/api/apitest"
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/config"
 	"github.com/tipgate/tipgate/internal/indicator"
@@ -57,6 +58,9 @@ type gateway struct {
 	redis   *redistest.Server
 	app     *App
 	stopApp func()
+	// contract checks every response the tests receive against
+	// api/openapi.yaml.
+	contract *apitest.Contract
 }
 
 // startGateway runs tipgate with the named store ("memory" or "redis").
@@ -77,7 +81,7 @@ func startGateway(t testing.TB, store string, env map[string]string) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, sim: sim, creds: creds, simURL: simSrv.URL(), keys: map[string]string{}, logs: &syncBuffer{}}
+	g := &gateway{t: t, sim: sim, creds: creds, simURL: simSrv.URL(), keys: map[string]string{}, logs: &syncBuffer{}, contract: apitest.Load(t)}
 	var entries []map[string]any
 	for name, roles := range map[string][]string{
 		"siem": {"lookup"},
@@ -173,12 +177,11 @@ type response struct {
 
 func (g *gateway) do(method, path, key string, body any) response {
 	g.t.Helper()
-	var rd io.Reader
+	var sent []byte
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		sent, _ = json.Marshal(body)
 	}
-	req, err := http.NewRequest(method, g.base+path, rd)
+	req, err := http.NewRequest(method, g.base+path, bytes.NewReader(sent))
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -196,6 +199,14 @@ func (g *gateway) do(method, path, key string, body any) response {
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
+	// Some tests send bad requests on purpose; every answer must still be
+	// one the contract allows.
+	if _, respErr := g.contract.Check(apitest.Exchange{
+		Method: method, Target: path, Header: req.Header, Body: sent,
+		Status: resp.StatusCode, RespHeader: resp.Header, RespBody: raw,
+	}); respErr != nil {
+		g.t.Errorf("%s %s: the answer does not match api/openapi.yaml: %v\n%.500s", method, path, respErr, raw)
+	}
 	return r
 }
 

@@ -1,62 +1,19 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
-	"github.com/tipgate/tipgate/api"
+	"github.com/tipgate/tipgate/api/apitest"
 	"github.com/tipgate/tipgate/internal/lookup"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
-// loadSpec loads api/openapi.yaml and a router over it. The legacy router
-// is kin-openapi's one without a gorilla/mux dependency.
-func loadSpec(t *testing.T) routers.Router {
-	t.Helper()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(api.Spec())
-	if err != nil {
-		t.Fatalf("load openapi.yaml: %v", err)
-	}
-	if err := doc.Validate(loader.Context); err != nil {
-		t.Fatalf("openapi.yaml is not valid OpenAPI: %v", err)
-	}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("router: %v", err)
-	}
-	return router
-}
-
-// authenticate checks that a request carries what its security scheme asks
-// for; the key's validity is the handler's business.
-func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	h := in.RequestValidationInput.Request.Header
-	switch in.SecuritySchemeName {
-	case "bearerAuth":
-		if strings.HasPrefix(strings.ToLower(h.Get("Authorization")), "bearer ") {
-			return nil
-		}
-	case "apiKeyAuth":
-		if h.Get("X-API-Key") != "" {
-			return nil
-		}
-	}
-	return errors.New("no credentials for " + in.SecuritySchemeName)
-}
-
 func TestOpenAPIConformance(t *testing.T) {
-	router := loadSpec(t)
+	contract := apitest.Load(t)
 	ok := func(cache lookup.CacheState) func(context.Context, lookup.Request) (*lookup.Result, error) {
 		return func(_ context.Context, req lookup.Request) (*lookup.Result, error) {
 			res := hitResult(req)
@@ -150,47 +107,28 @@ func TestOpenAPIConformance(t *testing.T) {
 
 			// The handler consumed its request; validate an identical one.
 			req := request(t, tt.method, tt.target, tt.body, tt.headers...)
-			route, pathParams, err := router.FindRoute(req)
+			routeErr := contract.FindRoute(req)
 			if tt.wantStatus == 405 {
-				if err == nil {
+				if routeErr == nil {
 					t.Fatalf("the spec has %s %s, which the handler refused", tt.method, tt.target)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("the spec has no route for %s %s: %v", tt.method, tt.target, err)
+			if routeErr != nil {
+				t.Fatalf("the spec has no route for %s %s: %v", tt.method, tt.target, routeErr)
 			}
-			in := &openapi3filter.RequestValidationInput{
-				Request: req, PathParams: pathParams, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: authenticate, MultiError: true},
-			}
-			err = openapi3filter.ValidateRequest(context.Background(), in)
+			reqErr, respErr := contract.Check(apitest.Exchange{
+				Method: tt.method, Target: tt.target, Header: req.Header, Body: []byte(tt.body),
+				Status: w.Code, RespHeader: w.Header(), RespBody: w.Body.Bytes(),
+			})
 			switch {
-			case tt.requestIsValid && err != nil:
-				t.Errorf("the spec rejects a request the handler accepts: %v", err)
-			case !tt.requestIsValid && err == nil:
+			case tt.requestIsValid && reqErr != nil:
+				t.Errorf("the spec rejects a request the handler accepts: %v", reqErr)
+			case !tt.requestIsValid && reqErr == nil:
 				t.Errorf("the spec accepts a request the handler answered %d", w.Code)
 			}
-
-			out := &openapi3filter.ResponseValidationInput{
-				RequestValidationInput: in,
-				Status:                 w.Code,
-				Header:                 w.Header(),
-				Body:                   io.NopCloser(bytes.NewReader(w.Body.Bytes())),
-				Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-			}
-			switch tt.target {
-			case "/metrics", "/openapi.yaml":
-				// kin-openapi cannot decode these bodies; their media types
-				// are still checked below.
-				out.Options.ExcludeResponseBody = true
-				ct := w.Header().Get("Content-Type")
-				if want := map[string]string{"/metrics": "text/plain", "/openapi.yaml": "application/yaml"}[tt.target]; !strings.HasPrefix(ct, want) {
-					t.Errorf("Content-Type = %q, want %s", ct, want)
-				}
-			}
-			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-				t.Errorf("the response does not match the spec: %v\nheaders %v\nbody %.500s", err, w.Header(), w.Body)
+			if respErr != nil {
+				t.Errorf("the response does not match the spec: %v\nheaders %v\nbody %.500s", respErr, w.Header(), w.Body)
 			}
 		})
 	}
@@ -199,14 +137,14 @@ func TestOpenAPIConformance(t *testing.T) {
 // TestSpecCoversRoutes checks that every route the handler serves is in the
 // spec with its method, so neither can grow without the other.
 func TestSpecCoversRoutes(t *testing.T) {
-	router := loadSpec(t)
+	contract := apitest.Load(t)
 	for _, rt := range []struct{ method, path string }{
 		{http.MethodGet, "/v1/lookup"}, {http.MethodPost, "/v1/lookup"}, {http.MethodPost, "/v1/refresh"},
 		{http.MethodGet, "/v1/sections"}, {http.MethodGet, "/v1/status"}, {http.MethodDelete, "/v1/cache"},
 		{http.MethodGet, "/healthz"}, {http.MethodGet, "/readyz"}, {http.MethodGet, "/metrics"}, {http.MethodGet, "/openapi.yaml"},
 	} {
 		req := request(t, rt.method, rt.path, "")
-		if _, _, err := router.FindRoute(req); err != nil {
+		if err := contract.FindRoute(req); err != nil {
 			t.Errorf("the spec lacks %s %s: %v", rt.method, rt.path, err)
 		}
 	}
