@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"time"
@@ -21,10 +22,10 @@ type Memory struct {
 	now      func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*entry
-	// lru is a sentinel of a circular list: lru.next is the most recently
-	// used entry, lru.prev the least.
-	lru    entry
+	entries map[string]*list.Element // of *entry
+	// lru orders entries by use: Front is the most recently used, Back the
+	// least.
+	lru    *list.List
 	bytes  int64
 	closed bool
 }
@@ -34,7 +35,6 @@ type entry struct {
 	value      []byte // never modified after insertion, so it may be read outside mu
 	expires    time.Time
 	size       int64
-	prev, next *entry
 }
 
 // MemoryOption configures NewMemory.
@@ -53,9 +53,9 @@ func NewMemory(maxBytes int64, opts ...MemoryOption) *Memory {
 	m := &Memory{
 		maxBytes: maxBytes,
 		now:      time.Now,
-		entries:  make(map[string]*entry),
+		entries:  make(map[string]*list.Element),
+		lru:      list.New(),
 	}
-	m.lru.next, m.lru.prev = &m.lru, &m.lru
 	for _, opt := range opts {
 		opt(m)
 	}
@@ -83,16 +83,16 @@ func (m *Memory) Get(ctx context.Context, keys []string) ([][]byte, error) {
 		return nil, ErrClosed
 	}
 	for i, k := range keys {
-		e := m.entries[k]
-		if e == nil {
+		el := m.entries[k]
+		if el == nil {
 			continue
 		}
-		if !now.Before(e.expires) {
-			m.remove(e)
-			continue
+		if e := el.Value.(*entry); now.Before(e.expires) {
+			m.lru.MoveToFront(el)
+			out[i] = e.value
+		} else {
+			m.remove(el)
 		}
-		m.moveToFront(e)
-		out[i] = e.value
 	}
 	m.mu.Unlock()
 
@@ -144,11 +144,10 @@ func (m *Memory) Set(ctx context.Context, items []Item) error {
 			// old value is gone all the same, so no caller reads it as current.
 			continue
 		}
-		m.entries[e.key] = e
-		m.pushFront(e)
+		m.entries[e.key] = m.lru.PushFront(e)
 		m.bytes += e.size
 		for m.bytes > m.maxBytes {
-			m.remove(m.lru.prev)
+			m.remove(m.lru.Back())
 		}
 	}
 	return nil
@@ -165,8 +164,8 @@ func (m *Memory) Delete(ctx context.Context, keys []string) error {
 		return ErrClosed
 	}
 	for _, k := range keys {
-		if e := m.entries[k]; e != nil {
-			m.remove(e)
+		if el := m.entries[k]; el != nil {
+			m.remove(el)
 		}
 	}
 	return nil
@@ -192,7 +191,7 @@ func (m *Memory) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	m.entries = nil
-	m.lru.next, m.lru.prev = &m.lru, &m.lru
+	m.lru.Init()
 	m.bytes = 0
 	return nil
 }
@@ -212,26 +211,8 @@ func (m *Memory) Bytes() int64 {
 	return m.bytes
 }
 
-func (m *Memory) pushFront(e *entry) {
-	e.prev = &m.lru
-	e.next = m.lru.next
-	e.next.prev = e
-	m.lru.next = e
-}
-
-func (m *Memory) moveToFront(e *entry) {
-	if m.lru.next == e {
-		return
-	}
-	e.prev.next = e.next
-	e.next.prev = e.prev
-	m.pushFront(e)
-}
-
-func (m *Memory) remove(e *entry) {
-	e.prev.next = e.next
-	e.next.prev = e.prev
-	e.prev, e.next = nil, nil
+func (m *Memory) remove(el *list.Element) {
+	e := m.lru.Remove(el).(*entry)
 	delete(m.entries, e.key)
 	m.bytes -= e.size
 }
