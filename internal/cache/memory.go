@@ -31,10 +31,10 @@ type Memory struct {
 }
 
 type entry struct {
-	key        string
-	value      []byte // never modified after insertion, so it may be read outside mu
-	expires    time.Time
-	size       int64
+	key     string
+	value   []byte // never modified after insertion, so it may be read outside mu
+	expires time.Time
+	size    int64
 }
 
 // MemoryOption configures NewMemory.
