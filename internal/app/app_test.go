@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,11 +68,22 @@ type gateway struct {
 // startGateway runs tipgate with the named store ("memory" or "redis").
 func startGateway(t testing.TB, store string, env map[string]string) *gateway {
 	t.Helper()
-	creds, err := tipsim.NewCredentials(time.Hour)
+	return startGatewayWith(t, store, env, time.Hour, nil)
+}
+
+// startGatewayWith also sets how long the generated certificates are valid
+// (negative: already expired) and lets the test adjust the simulator.
+func startGatewayWith(t testing.TB, store string, env map[string]string, validFor time.Duration, simOpts func(*tipsim.Options)) *gateway {
+	t.Helper()
+	creds, err := tipsim.NewCredentials(validFor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := tipsim.New(tipsim.Options{Credentials: creds, RequireClientCert: true})
+	opts := tipsim.Options{Credentials: creds, RequireClientCert: true}
+	if simOpts != nil {
+		simOpts(&opts)
+	}
+	sim := tipsim.New(opts)
 	simSrv, err := tipsim.Listen("127.0.0.1:0", sim)
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +131,12 @@ func startGateway(t testing.TB, store string, env map[string]string) *gateway {
 	}
 	for k, v := range env {
 		vars[k] = v
+	}
+	// A placeholder the caller may use for the generated token.
+	for k, v := range vars {
+		if v == "$TOKEN" {
+			vars[k] = creds.Token
+		}
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, os.ReadFile)
 	if err != nil {
@@ -595,4 +614,72 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+func TestBearerTokenMode(t *testing.T) {
+	g := startGatewayWith(t, "memory", map[string]string{
+		"TIPGATE_TIP_TOKEN":    "$TOKEN",
+		"TIPGATE_TIP_PFX_FILE": "", "TIPGATE_TIP_PFX_PASSWORD": "", "TIPGATE_TIP_USERNAME": "", "TIPGATE_TIP_PASSWORD": "",
+	}, time.Hour, func(o *tipsim.Options) {
+		o.Token = o.Credentials.Token
+		o.RequireClientCert = false
+	})
+	r := g.lookup("/v1/lookup?indicator=yellow.example.com&sections=DomainGeneralInfo")
+	if r.str("zone") != "Yellow" || r.str("cache") != "miss" {
+		t.Fatalf("token-mode lookup = %s", r.raw)
+	}
+	log := g.sim.Log()
+	if len(log) != 1 || log[0].Auth != tipsim.AuthBearer || log[0].ClientCert {
+		t.Fatalf("TIP saw %+v, want one Bearer request without a client certificate", log)
+	}
+	status := g.do(http.MethodGet, "/v1/status", g.keys["ops"], nil)
+	if tipStatus, _ := status.body["tip"].(map[string]any); tipStatus["auth"] != "token" {
+		t.Fatalf("status = %s, want auth token", status.raw)
+	}
+}
+
+func TestReadyzNotReadyWithAnExpiredCertificate(t *testing.T) {
+	g := startGatewayWith(t, "memory", nil, -time.Minute, nil)
+	r := g.do(http.MethodGet, "/readyz", "", nil)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.raw), "expired") {
+		t.Fatalf("readyz with an expired client certificate = %d %s, want 503 naming the expiry", r.status, r.raw)
+	}
+}
+
+func TestAuthOff(t *testing.T) {
+	g := startGateway(t, "memory", map[string]string{"TIPGATE_AUTH": "off", "TIPGATE_API_KEYS_FILE": ""})
+	if r := g.do(http.MethodGet, "/v1/lookup?indicator=green.example.com", "", nil); r.status != 200 {
+		t.Fatalf("lookup without a key, auth off = %d %s", r.status, r.raw)
+	}
+	if r := g.do(http.MethodGet, "/v1/status", "", nil); r.status != 200 {
+		t.Fatalf("status without a key, auth off = %d %s", r.status, r.raw)
+	}
+	if !strings.Contains(g.logs.String(), "authentication is OFF") {
+		t.Fatalf("auth off was not logged loudly:\n%s", g.logs.String())
+	}
+}
+
+func TestServesHTTPS(t *testing.T) {
+	// The simulator's credentials include a loopback server certificate;
+	// the gateway can serve with it as well as any.
+	creds, err := tipsim.NewCredentials(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := creds.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, "memory", map[string]string{"TIPGATE_TLS_CERT_FILE": files.ServerCert, "TIPGATE_TLS_KEY_FILE": files.ServerKey})
+	pool := x509.NewCertPool()
+	pool.AddCert(creds.CA)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + g.app.Addr() + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("HTTPS healthz = %d (TLS %v), want 200 over TLS", resp.StatusCode, resp.TLS != nil)
+	}
 }
