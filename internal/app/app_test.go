@@ -683,3 +683,29 @@ func TestServesHTTPS(t *testing.T) {
 		t.Fatalf("HTTPS healthz = %d (TLS %v), want 200 over TLS", resp.StatusCode, resp.TLS != nil)
 	}
 }
+
+func TestConcurrentIdenticalMissesMakeOneTIPRequest(t *testing.T) {
+	forEachStore(t, func(t *testing.T, g *gateway) {
+		g.sim.Inject(tipsim.Fault{Delay: 300 * time.Millisecond, Times: 1})
+		const n = 40
+		var wg sync.WaitGroup
+		results := make(chan response, n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results <- g.do(http.MethodGet, "/v1/lookup?indicator=red.popular.example.com&sections=DomainGeneralInfo", g.keys["siem"], nil)
+			}()
+		}
+		wg.Wait()
+		close(results)
+		for r := range results {
+			if r.status != 200 || r.str("zone") != "Red" {
+				t.Fatalf("concurrent lookup = %d %s", r.status, r.raw)
+			}
+		}
+		if got := g.sim.Requests(); got != 1 {
+			t.Fatalf("TIP requests = %d for %d concurrent identical lookups, want 1", got, n)
+		}
+	})
+}

@@ -3,8 +3,12 @@ package lookup
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/tip"
 )
 
 func TestEntryRoundTrip(t *testing.T) {
@@ -96,4 +100,40 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatalf("re-decoding a decoded entry failed: %v", err)
 		}
 	})
+}
+
+// hashTag is the part of a key Redis Cluster hashes: the text between the
+// first "{" and the next "}", when that is non-empty; else the whole key.
+func hashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return key
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return key
+	}
+	return key[open+1 : open+1+end]
+}
+
+func TestKeysOfOneIndicatorShareOneSlot(t *testing.T) {
+	cat := tip.NewCatalog()
+	for _, ind := range []indicator.Indicator{
+		{Type: indicator.Domain, Value: "example.com"},
+		{Type: indicator.URL, Value: "example.com/a{b}c?d={}"},
+		{Type: indicator.URL, Value: "example.com/}{"},
+		{Type: indicator.Hash, Value: "3935aae80faf8d03781c2d611a4e183f"},
+	} {
+		tags := map[string]bool{}
+		for _, sec := range cat.All(ind.Type) {
+			tags[hashTag(Key(ind, sec.Name))] = true
+		}
+		if len(tags) != 1 {
+			t.Errorf("%s: keys hash by %d different tags %v, want one", ind, len(tags), tags)
+		}
+		other := indicator.Indicator{Type: ind.Type, Value: ind.Value + "x"}
+		if hashTag(Key(other, "Zone")) == hashTag(Key(ind, "Zone")) && !strings.ContainsAny(ind.Value, "{}") {
+			t.Errorf("%s and %s share a hash tag", ind, other)
+		}
+	}
 }
