@@ -42,6 +42,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 15s)
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: load
+load: ## measure cache-hit latency and throughput with wrk on loopback (needs wrk)
+	scripts/load.sh
+
 .PHONY: docker
 docker: ## build the container image tipgate:$(VERSION)
 	docker build --build-arg VERSION=$(VERSION) -t tipgate:$(VERSION) .

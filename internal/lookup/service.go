@@ -334,7 +334,9 @@ type fetchResult struct {
 // Identical concurrent fetches share one TIP request.
 func (s *Service) fetch(ctx context.Context, req Request, sections []string, have map[string]*entry, state CacheState) (*Result, error) {
 	key := flightKey(req, sections)
+	led := false // written by the flight, read after its result arrives
 	ch := s.flights.DoChan(key, func() (any, error) {
+		led = true
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
 		defer cancel()
 		return s.fetchOnce(fctx, req, sections)
@@ -345,7 +347,7 @@ func (s *Service) fetch(ctx context.Context, req Request, sections []string, hav
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if r.Shared {
+	if r.Shared && !led {
 		s.metrics.coalesced.Inc()
 	}
 	if r.Err != nil {
@@ -353,6 +355,9 @@ func (s *Service) fetch(ctx context.Context, req Request, sections []string, hav
 	}
 	fr := r.Val.(*fetchResult)
 	if fr.zone.NotFound {
+		if state == CachePartial {
+			state = CacheMiss // nothing cached is returned for an object TIP does not know
+		}
 		return s.notFound(req, fr.zone, state), nil
 	}
 	all := make(map[string]*entry, len(req.Sections))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/indicator"
@@ -489,6 +490,11 @@ func TestCoalescesConcurrentMisses(t *testing.T) {
 	}
 	if got := len(fx.tip.Calls()); got != 1 {
 		t.Fatalf("TIP calls = %d, want 1 for %d concurrent identical misses", got, n)
+	}
+	// The leader is not counted as coalesced; the others are (all of them
+	// unless the scheduler delayed one past the flight).
+	if got := testutil.ToFloat64(fx.svc.metrics.coalesced); got < 1 || got > n-1 {
+		t.Fatalf("tipgate_tip_coalesced_total = %v, want 1..%d", got, n-1)
 	}
 }
 
