@@ -23,6 +23,7 @@ run: ## run the demo: built-in TIP simulator, generated credentials, in-memory c
 
 .PHONY: test
 test: ## run every test (unit and integration, real Redis and simulator over mTLS) with the race detector
+	@scripts/ensure-redis.sh
 	$(GO) test -race -count=1 ./...
 
 .PHONY: lint
