@@ -535,8 +535,17 @@ func TestStatusReportsQuotaAndCertificate(t *testing.T) {
 	tipStatus, _ := r.body["tip"].(map[string]any)
 	quota, _ := tipStatus["quota"].(map[string]any)
 	cert, _ := tipStatus["certificate"].(map[string]any)
-	if quota["DayRequests"] != float64(1) || quota["DayQuota"] == nil || cert["subject"] == nil || cert["not_after"] == nil {
+	health, _ := tipStatus["health"].(map[string]any)
+	if quota["DayRequests"] != float64(1) || quota["DayQuota"] == nil || cert["subject"] == nil || cert["not_after"] == nil || health["status"] != "ok" {
 		t.Fatalf("status = %s", r.raw)
+	}
+	g.sim.Inject(tipsim.Fault{Status: 503, Times: 1})
+	g.do(http.MethodGet, "/v1/lookup?indicator=green.other.example.com", g.keys["siem"], nil)
+	r = g.do(http.MethodGet, "/v1/status", g.keys["ops"], nil)
+	tipStatus, _ = r.body["tip"].(map[string]any)
+	health, _ = tipStatus["health"].(map[string]any)
+	if health["status"] != "failing" || !strings.Contains(fmt.Sprint(health["last_error"]), "503") {
+		t.Fatalf("status after a TIP 503 = %s, want health failing with the error", r.raw)
 	}
 }
 

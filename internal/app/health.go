@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"time"
+
+	"github.com/tipgate/tipgate/internal/lookup"
 )
 
 // storeProbeTimeout keeps readiness and status answers quick when the store
@@ -60,6 +62,16 @@ type tipStatus struct {
 	Auth        string       `json:"auth"` // certificate or token
 	Certificate *certStatus  `json:"certificate,omitempty"`
 	Quota       *quotaStatus `json:"quota,omitempty"`
+	Health      healthStatus `json:"health"`
+}
+
+// healthStatus is how TIP answered lately: "unknown" before the first
+// exchange, "ok" when the last one succeeded, "failing" when it did not.
+type healthStatus struct {
+	Status      string     `json:"status"`
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	LastFailure *time.Time `json:"last_failure,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
 }
 
 type certStatus struct {
@@ -89,8 +101,24 @@ func (a *App) status(ctx context.Context) any {
 			Expired:  time.Now().After(c.NotAfter),
 		}
 	}
+	s.TIP.Health = upstreamHealth(a.lookup.Health())
 	if l, at := a.lookup.License(); l != nil {
 		s.TIP.Quota = &quotaStatus{DayRequests: l.DayRequests, DayQuota: l.DayQuota, ReportedAt: at.UTC()}
 	}
 	return s
+}
+
+func upstreamHealth(h lookup.Health) healthStatus {
+	out := healthStatus{Status: "unknown", LastError: h.LastError}
+	if !h.LastSuccess.IsZero() {
+		out.LastSuccess = &h.LastSuccess
+		out.Status = "ok"
+	}
+	if !h.LastFailure.IsZero() {
+		out.LastFailure = &h.LastFailure
+		if h.LastFailure.After(h.LastSuccess) {
+			out.Status = "failing"
+		}
+	}
+	return out
 }

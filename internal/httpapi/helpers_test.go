@@ -236,7 +236,7 @@ func newTestEnv(t *testing.T, modify ...func(*Options)) *testEnv {
 			return true, map[string]any{"status": "ready", "store": "ok"}
 		},
 		Status: func(context.Context) any {
-			return map[string]any{"DayRequests": 5, "DayQuota": 1000}
+			return map[string]any{"version": "test", "store": map[string]any{"status": "ok", "backend": "memory"}, "tip": map[string]any{"url": "https://tip.example", "auth": "token", "health": map[string]any{"status": "ok"}, "quota": map[string]any{"DayRequests": 5, "DayQuota": 1000}}}
 		},
 		Flatten: func(r *lookup.Result) map[string]any {
 			return map[string]any{"KLZone": r.Zone}

@@ -812,7 +812,7 @@ func TestSectionsListing(t *testing.T) {
 func TestStatus(t *testing.T) {
 	e := newTestEnv(t)
 	w := e.do(t, "GET", "/v1/status", "", bearer(keyAudit))
-	if got, want := w.Body.String(), `{"DayQuota":1000,"DayRequests":5}`+"\n"; got != want {
+	if got, want := w.Body.String(), `{"store":{"backend":"memory","status":"ok"},"tip":{"auth":"token","health":{"status":"ok"},"quota":{"DayQuota":1000,"DayRequests":5},"url":"https://tip.example"},"version":"test"}`+"\n"; got != want {
 		t.Errorf("body = %s, want %s", got, want)
 	}
 	e = newTestEnv(t, func(o *Options) { o.Status = nil })

@@ -83,6 +83,14 @@ type Service struct {
 	mu        sync.Mutex
 	license   *tip.License
 	licenseAt time.Time
+	health    Health
+}
+
+// Health is how TIP answered lately, for operators.
+type Health struct {
+	LastSuccess time.Time // TIP's last usable answer (200 or 404)
+	LastFailure time.Time // TIP's last failed exchange
+	LastError   string    // what went wrong then, a sentence without secrets
 }
 
 // New builds a Service.
@@ -216,23 +224,11 @@ func (s *Service) Lookup(ctx context.Context, req Request) (*Result, error) {
 		return s.fetch(ctx, req, req.Sections, nil, CacheRefreshed)
 	}
 	now := s.now()
-	zone, cached := s.read(ctx, req)
-	staleOK := req.Mode == CacheOnly
-	usableZone := zone != nil && (staleOK || now.Before(zone.FreshUntil))
-	if usableZone && zone.NotFound {
+	zone, have, missing := s.cached(ctx, req, req.Sections, now, req.Mode == CacheOnly)
+	if zone != nil && zone.NotFound {
 		return s.notFound(req, zone, hitOrStale(zone, now)), nil
 	}
-	var missing []string
-	have := map[string]*entry{}
-	for _, name := range req.Sections {
-		e := cached[name]
-		if e != nil && s.serves(req.Indicator.Type, name, e, req.Limit) && (staleOK || now.Before(e.FreshUntil)) {
-			have[name] = e
-		} else {
-			missing = append(missing, name)
-		}
-	}
-	if usableZone && len(missing) == 0 {
+	if zone != nil && len(missing) == 0 {
 		state := hitOrStale(zone, now)
 		for _, e := range have {
 			if hitOrStale(e, now) == CacheStale {
@@ -242,13 +238,33 @@ func (s *Service) Lookup(ctx context.Context, req Request) (*Result, error) {
 		return s.result(req, zone, have, state), nil
 	}
 	if req.Mode == CacheOnly {
-		return nil, fmt.Errorf("%w: %s has %s", ErrNotCached, req.Indicator, describeMissing(usableZone, missing))
+		return nil, fmt.Errorf("%w: %s has %s", ErrNotCached, req.Indicator, describeMissing(zone != nil, missing))
 	}
 	state := CachePartial
 	if len(have) == 0 {
 		state = CacheMiss
 	}
 	return s.fetch(ctx, req, missing, have, state)
+}
+
+// cached reads the Zone entry and sections from the store in one round trip
+// and sorts them into what can answer req now and what is missing. zone is
+// nil unless it can answer; staleOK accepts entries past freshness.
+func (s *Service) cached(ctx context.Context, req Request, sections []string, now time.Time, staleOK bool) (zone *entry, have map[string]*entry, missing []string) {
+	zone, entries := s.read(ctx, req.Indicator, sections)
+	if zone != nil && !staleOK && !now.Before(zone.FreshUntil) {
+		zone = nil
+	}
+	have = make(map[string]*entry, len(sections))
+	for _, name := range sections {
+		e := entries[name]
+		if e != nil && s.serves(req.Indicator.Type, name, e, req.Limit) && (staleOK || now.Before(e.FreshUntil)) {
+			have[name] = e
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	return zone, have, missing
 }
 
 // Forget drops every cached section of ind.
@@ -262,6 +278,13 @@ func (s *Service) Forget(ctx context.Context, ind indicator.Indicator) error {
 		return fmt.Errorf("forget %s: %w", ind, err)
 	}
 	return nil
+}
+
+// Health reports how TIP answered lately.
+func (s *Service) Health() Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.health
 }
 
 // License returns TIP's quota as it last reported it, and when.
@@ -280,13 +303,13 @@ func Key(ind indicator.Indicator, section string) string {
 	return "tipgate:v1:{" + string(ind.Type) + ":" + ind.Value + "}:" + section
 }
 
-// read fetches the Zone entry and the requested sections in one round trip.
-// A store failure is logged and counted and reads as empty: TIP still answers.
-func (s *Service) read(ctx context.Context, req Request) (*entry, map[string]*entry) {
-	keys := make([]string, 0, len(req.Sections)+1)
-	keys = append(keys, Key(req.Indicator, tip.SectionZone))
-	for _, name := range req.Sections {
-		keys = append(keys, Key(req.Indicator, name))
+// read fetches the Zone entry and sections in one round trip. A store
+// failure is logged and counted and reads as empty: TIP still answers.
+func (s *Service) read(ctx context.Context, ind indicator.Indicator, sections []string) (*entry, map[string]*entry) {
+	keys := make([]string, 0, len(sections)+1)
+	keys = append(keys, Key(ind, tip.SectionZone))
+	for _, name := range sections {
+		keys = append(keys, Key(ind, name))
 	}
 	vals, err := s.store.Get(ctx, keys)
 	if err != nil {
@@ -305,8 +328,8 @@ func (s *Service) read(ctx context.Context, req Request) (*entry, map[string]*en
 		}
 		return e
 	}
-	out := make(map[string]*entry, len(req.Sections))
-	for i, name := range req.Sections {
+	out := make(map[string]*entry, len(sections))
+	for i, name := range sections {
 		if e := decode(i + 1); e != nil {
 			out[name] = e
 		}
@@ -327,6 +350,9 @@ func (s *Service) serves(t indicator.Type, name string, e *entry, limit int) boo
 type fetchResult struct {
 	zone    *entry
 	entries map[string]*entry
+	// cached is true when the store could answer after all (another
+	// flight, here or on another replica, stored it meanwhile).
+	cached bool
 }
 
 // fetch asks TIP for sections (plus Zone and LicenseInfo) in one request,
@@ -354,6 +380,9 @@ func (s *Service) fetch(ctx context.Context, req Request, sections []string, hav
 		return nil, r.Err
 	}
 	fr := r.Val.(*fetchResult)
+	if fr.cached {
+		state = CacheHit
+	}
 	if fr.zone.NotFound {
 		if state == CachePartial {
 			state = CacheMiss // nothing cached is returned for an object TIP does not know
@@ -377,8 +406,17 @@ func flightKey(req Request, sections []string) string {
 	return b.String()
 }
 
-// fetchOnce is one TIP request and the store write that follows it.
+// fetchOnce is one TIP request and the store write that follows it. Unless
+// refreshing, it first looks in the store again: a flight that finished
+// between this caller's read and its own start has stored the answer, and
+// asking TIP again would spend quota twice.
 func (s *Service) fetchOnce(ctx context.Context, req Request, sections []string) (*fetchResult, error) {
+	if req.Mode != Refresh {
+		zone, have, missing := s.cached(ctx, req, sections, s.now(), false)
+		if zone != nil && (zone.NotFound || len(missing) == 0) {
+			return &fetchResult{zone: zone, entries: have, cached: true}, nil
+		}
+	}
 	ind := req.Indicator
 	names := make([]string, 0, len(sections)+2)
 	names = append(names, sections...)
@@ -387,6 +425,7 @@ func (s *Service) fetchOnce(ctx context.Context, req Request, sections []string)
 	start := s.now()
 	res, err := s.upstream.Lookup(ctx, ind, names, req.Limit)
 	s.metrics.observeUpstream(ind.Type, res, err, s.now().Sub(start))
+	s.recordHealth(err)
 	if err != nil {
 		s.log.WarnContext(ctx, "TIP lookup failed", "indicator", ind.String(), "err", err)
 		return nil, err
@@ -452,6 +491,18 @@ func (s *Service) write(ctx context.Context, ind indicator.Indicator, entries ma
 		s.metrics.storeErrors.WithLabelValues("set").Inc()
 		s.log.WarnContext(ctx, "cache write failed", "indicator", ind.String(), "err", err)
 	}
+}
+
+func (s *Service) recordHealth(err error) {
+	now := s.now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.health.LastSuccess = now
+		return
+	}
+	s.health.LastFailure = now
+	s.health.LastError = err.Error()
 }
 
 func (s *Service) recordLicense(l *tip.License, at time.Time) {

@@ -41,6 +41,8 @@ type mapStore struct {
 	m     map[string]stored
 	fail  atomic.Bool
 	gets  atomic.Int64
+	// onGet, when set, runs before the n-th Get (from 1) reads anything.
+	onGet func(n int64)
 }
 
 type stored struct {
@@ -49,7 +51,9 @@ type stored struct {
 }
 
 func (s *mapStore) Get(_ context.Context, keys []string) ([][]byte, error) {
-	s.gets.Add(1)
+	if n := s.gets.Add(1); s.onGet != nil {
+		s.onGet(n)
+	}
 	if s.fail.Load() {
 		return nil, errors.New("store down")
 	}
@@ -176,8 +180,14 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
+	return newFixtureOn(t, &mapStore{clock: clk, m: map[string]stored{}})
+}
+
+// newFixtureOn builds a service on st, as a second replica sharing a store.
+func newFixtureOn(t testing.TB, st *mapStore) *fixture {
+	t.Helper()
+	clk := st.clock
 	cat := tip.NewCatalog()
-	st := &mapStore{clock: clk, m: map[string]stored{}}
 	ft := &fakeTIP{clock: clk, catalog: cat, zone: "Red", listSize: 25, absent: map[string]bool{}}
 	svc, err := New(Options{
 		Store: st, Upstream: ft, Catalog: cat,
@@ -475,8 +485,9 @@ func TestCoalescesConcurrentMisses(t *testing.T) {
 			errs <- err
 		}()
 	}
-	// Let every goroutine reach the flight before TIP answers.
-	for deadline := time.Now().Add(5 * time.Second); fx.store.gets.Load() < n && time.Now().Before(deadline); {
+	// Let every goroutine reach the flight before TIP answers: n reads by
+	// the callers and one by the flight's own second look.
+	for deadline := time.Now().Add(5 * time.Second); fx.store.gets.Load() < n+1 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -618,5 +629,32 @@ func BenchmarkLookupHit(b *testing.B) {
 		if err != nil || res.Cache != CacheHit {
 			b.Fatalf("lookup %d: %v %v", i, res, err)
 		}
+	}
+}
+
+// TestFlightLooksAgainBeforeAskingTIP is another replica (or an earlier
+// flight) storing the answer between this lookup's read and its fetch: the
+// fetch finds it and TIP is not asked twice.
+func TestFlightLooksAgainBeforeAskingTIP(t *testing.T) {
+	fx := newFixture(t)
+	other := newFixtureOn(t, fx.store)
+	req := domainReq([]string{"DomainGeneralInfo", "DomainDnsResolutions"}, 10, Normal)
+	fx.store.onGet = func(n int64) {
+		if n == 2 { // after this lookup's own read, before its flight's second look
+			fx.store.onGet = nil
+			if _, err := other.svc.Lookup(context.Background(), req); err != nil {
+				t.Errorf("the other replica's lookup: %v", err)
+			}
+		}
+	}
+	res := fx.lookup(t, req)
+	if res.Cache != CacheHit {
+		t.Fatalf("cache = %q, want hit: the flight should have found the other replica's answer", res.Cache)
+	}
+	if n := len(fx.tip.Calls()); n != 0 {
+		t.Fatalf("TIP calls from this replica = %d, want 0", n)
+	}
+	if n := len(other.tip.Calls()); n != 1 {
+		t.Fatalf("TIP calls from the other replica = %d, want 1", n)
 	}
 }
