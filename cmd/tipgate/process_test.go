@@ -162,13 +162,16 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitHealthy(t *testing.T, base string, exited <-chan error, stderr *strings.Builder) {
+// waitHealthy polls /healthz. If the process exits instead, it puts the exit
+// back on exited for the caller's cleanup and fails the test.
+func waitHealthy(t *testing.T, base string, exited chan error, stderr *strings.Builder) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	for {
 		select {
 		case err := <-exited:
+			exited <- err
 			t.Fatalf("tipgate exited at start: %v\n%s", err, stderr.String())
 		case <-ctx.Done():
 			t.Fatalf("tipgate not healthy within 15s\n%s", stderr.String())
