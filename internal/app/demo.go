@@ -92,15 +92,19 @@ func RunDemo(ctx context.Context, out io.Writer, getenv func(string) string, log
 		_ = a.Stop(context.Background())
 		return err
 	}
-	printDemo(out, "http://"+dialable(a.Addr()), key, simSrv.URL())
+	store := "in memory (set TIPGATE_REDIS_URL to use Redis)"
+	if a.store.Name() != "memory" {
+		store = a.store.Name() + " (TIPGATE_REDIS_URL)"
+	}
+	printDemo(out, "http://"+dialable(a.Addr()), key, simSrv.URL(), store)
 	return a.Serve(ctx)
 }
 
-func printDemo(out io.Writer, base, key, simURL string) {
+func printDemo(out io.Writer, base, key, simURL, store string) {
 	fmt.Fprintf(out, `
 tipgate demo is running on %[1]s
   TIP simulator: %[3]s (mTLS, generated CA, client PFX and password)
-  store:         in memory (set TIPGATE_REDIS_URL to use Redis)
+  store:         %[4]s
   API key (roles lookup, refresh, admin): %[2]s
 
 Try:
@@ -111,7 +115,7 @@ Try:
 Run the first line twice: the second answer says "cache": "hit" with the same received_at.
 Press Ctrl-C to stop.
 
-`, base, key, simURL)
+`, base, key, simURL, store)
 }
 
 // dialable turns a wildcard listen address into one a curl line can reach.
