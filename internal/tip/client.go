@@ -7,13 +7,9 @@
 package tip
 
 import (
-	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"time"
-
-	"github.com/tipgate/tipgate/internal/indicator"
 )
 
 // Config says how to reach TIP. Exactly one of PFX (with Username/Password)
@@ -93,12 +89,3 @@ func (e *Error) Transient() bool {
 // ErrPFXPassword is returned (wrapped) by New and LoadPFX when the PFX
 // password does not open the PFX file.
 var ErrPFXPassword = errors.New("the PFX password is wrong")
-
-// Looker is what the lookup service needs from TIP; *Client implements it.
-// It is declared here only for documentation; consumers declare their own.
-type looker interface {
-	Lookup(ctx context.Context, ind indicator.Indicator, sections []string, count int) (*Result, error)
-	Certificate() *x509.Certificate
-}
-
-var _ looker = (*Client)(nil)
