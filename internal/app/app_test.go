@@ -194,15 +194,27 @@ type response struct {
 	raw    []byte
 }
 
+// do sends a request and fails the test if it cannot; every answer is
+// checked against the contract.
 func (g *gateway) do(method, path, key string, body any) response {
 	g.t.Helper()
+	r, err := g.try(method, path, key, body)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for goroutines other than the test's: it returns the error
+// instead of failing the test (t.Fatal must not be called there).
+func (g *gateway) try(method, path, key string, body any) (response, error) {
 	var sent []byte
 	if body != nil {
 		sent, _ = json.Marshal(body)
 	}
 	req, err := http.NewRequest(method, g.base+path, bytes.NewReader(sent))
 	if err != nil {
-		g.t.Fatal(err)
+		return response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -212,7 +224,7 @@ func (g *gateway) do(method, path, key string, body any) response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -226,7 +238,7 @@ func (g *gateway) do(method, path, key string, body any) response {
 	}); respErr != nil {
 		g.t.Errorf("%s %s: the answer does not match api/openapi.yaml: %v\n%.500s", method, path, respErr, raw)
 	}
-	return r
+	return r, nil
 }
 
 func (g *gateway) lookup(path string) response {
@@ -578,20 +590,27 @@ func TestRedisOutage(t *testing.T) {
 func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	g := startGateway(t, "memory", nil)
 	g.sim.Inject(tipsim.Fault{Delay: 500 * time.Millisecond, Times: 1})
-	got := make(chan response, 1)
+	type result struct {
+		r   response
+		err error
+	}
+	got := make(chan result, 1)
 	go func() {
-		got <- g.do(http.MethodGet, "/v1/lookup?indicator=green.slow.example.com", g.keys["siem"], nil)
+		r, err := g.try(http.MethodGet, "/v1/lookup?indicator=green.slow.example.com", g.keys["siem"], nil)
+		got <- result{r, err}
 	}()
-	for g.sim.Requests() == 0 && len(g.sim.Log()) == 0 {
-		time.Sleep(5 * time.Millisecond)
-		if len(got) > 0 {
-			break
+	for deadline := time.Now().Add(5 * time.Second); g.sim.Requests() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lookup never reached the simulator")
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	if len(got) > 0 {
+		t.Fatal("the lookup finished before shutdown began; it was meant to be in flight")
+	}
 	g.stopApp()
-	if r := <-got; r.status != 200 {
-		t.Fatalf("in-flight request during shutdown = %d %s, want 200", r.status, r.raw)
+	res := <-got
+	if res.err != nil || res.r.status != 200 {
+		t.Fatalf("in-flight request during shutdown = %v %d %s, want 200", res.err, res.r.status, res.r.raw)
 	}
 }
 
@@ -699,15 +718,25 @@ func TestConcurrentIdenticalMissesMakeOneTIPRequest(t *testing.T) {
 		const n = 40
 		var wg sync.WaitGroup
 		results := make(chan response, n)
+		errs := make(chan error, n)
 		for range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results <- g.do(http.MethodGet, "/v1/lookup?indicator=red.popular.example.com&sections=DomainGeneralInfo", g.keys["siem"], nil)
+				r, err := g.try(http.MethodGet, "/v1/lookup?indicator=red.popular.example.com&sections=DomainGeneralInfo", g.keys["siem"], nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				results <- r
 			}()
 		}
 		wg.Wait()
 		close(results)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
 		for r := range results {
 			if r.status != 200 || r.str("zone") != "Red" {
 				t.Fatalf("concurrent lookup = %d %s", r.status, r.raw)
