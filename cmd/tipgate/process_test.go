@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tipgate/tipgate/internal/apikey"
+	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/tipsim"
 )
 
@@ -73,7 +74,8 @@ func TestProcessServesAndDrainsOnSIGTERM(t *testing.T) {
 		"TIPGATE_API_KEYS_FILE=" + keysFile,
 		"TIPGATE_SHUTDOWN_TIMEOUT=10s",
 	}
-	var stderr strings.Builder
+	// Read while the process writes to it, when a check fails early.
+	var stderr logbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func freeAddr(t *testing.T) string {
 
 // waitHealthy polls /healthz. If the process exits instead, it puts the exit
 // back on exited for the caller's cleanup and fails the test.
-func waitHealthy(t *testing.T, base string, exited chan error, stderr *strings.Builder) {
+func waitHealthy(t *testing.T, base string, exited chan error, stderr *logbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

@@ -22,6 +22,7 @@ import (
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/config"
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/redistest"
 	"github.com/tipgate/tipgate/internal/tip"
 	"github.com/tipgate/tipgate/internal/tipsim"
@@ -31,24 +32,6 @@ import (
 // against the TIP simulator over real mTLS and against both stores (memory,
 // and a real redis-server), and talk to it over HTTP as callers do.
 
-// syncBuffer collects log lines from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type gateway struct {
 	t       testing.TB
 	sim     *tipsim.Sim
@@ -56,7 +39,7 @@ type gateway struct {
 	simURL  string
 	base    string
 	keys    map[string]string // name -> key
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 	redis   *redistest.Server
 	app     *App
 	stopApp func()
@@ -94,7 +77,7 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, sim: sim, creds: creds, simURL: simSrv.URL(), keys: map[string]string{}, logs: &syncBuffer{}, contract: apitest.Load(t)}
+	g := &gateway{t: t, sim: sim, creds: creds, simURL: simSrv.URL(), keys: map[string]string{}, logs: &logbuf.Buffer{}, contract: apitest.Load(t)}
 	var entries []map[string]any
 	for name, roles := range map[string][]string{
 		"siem": {"lookup"},

@@ -10,13 +10,15 @@ import (
 
 	"testing"
 	"time"
+
+	"github.com/tipgate/tipgate/internal/logbuf"
 )
 
 // TestDemoCurlLinesWorkAsPrinted runs `tipgate demo` and then the curl lines
 // it prints, read the way a shell would, as a newcomer would paste them.
 func TestDemoCurlLinesWorkAsPrinted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	done := make(chan error, 1)
 	env := map[string]string{"TIPGATE_ADDR": "127.0.0.1:0"}
 	go func() {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/lookup"
 	"github.com/tipgate/tipgate/internal/tip"
 )
@@ -201,30 +201,12 @@ type testEnv struct {
 	h    http.Handler
 	svc  *fakeService
 	reg  *prometheus.Registry
-	logs *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *logbuf.Buffer
 }
 
 func newTestEnv(t *testing.T, modify ...func(*Options)) *testEnv {
 	t.Helper()
-	e := &testEnv{svc: newFakeService(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &testEnv{svc: newFakeService(), reg: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	opts := Options{
 		Service:    e.svc,
 		Catalog:    tip.NewCatalog(),

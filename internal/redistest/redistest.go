@@ -6,7 +6,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tipgate/tipgate/internal/logbuf"
 )
 
 // EnvURL names a Redis to test against instead of starting one. Its
@@ -56,7 +57,7 @@ type Server struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been waited for
-	output  *syncBuffer
+	output  *logbuf.Buffer
 	release func() // frees a database of the shared local Redis
 }
 
@@ -230,7 +231,7 @@ func (s *Server) useShared(addr string) bool {
 // startProcess runs redis-server on s.port and waits for its PING; s.mu
 // must be held.
 func (s *Server) startProcess() error {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	cmd := exec.Command(s.bin,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -258,7 +259,7 @@ func (s *Server) startProcess() error {
 		select {
 		case <-exited:
 			s.cmd = nil
-			return fmt.Errorf("redis-server exited before answering PING: %s", out.tail())
+			return fmt.Errorf("redis-server exited before answering PING: %s", tail(out))
 		default:
 		}
 		err := ping(addr, 200*time.Millisecond)
@@ -267,7 +268,7 @@ func (s *Server) startProcess() error {
 		}
 		if time.Now().After(deadline) {
 			s.kill()
-			return fmt.Errorf("redis-server did not answer PING on %s within %v (last error: %v): %s", addr, readyTimeout, err, out.tail())
+			return fmt.Errorf("redis-server did not answer PING on %s within %v (last error: %v): %s", addr, readyTimeout, err, tail(out))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -338,24 +339,10 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer collects a process's output, which its writer goroutine and the
-// test read concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail is the end of the output, enough to show why redis-server stopped.
-func (b *syncBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := strings.TrimSpace(b.buf.String())
+// tail is the end of a process's output, enough to show why redis-server
+// stopped.
+func tail(b *logbuf.Buffer) string {
+	s := strings.TrimSpace(b.String())
 	if len(s) > 2000 {
 		s = "…" + s[len(s)-2000:]
 	}
