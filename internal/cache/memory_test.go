@@ -10,34 +10,13 @@ import (
 
 	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/cache/cachetest"
+	"github.com/tipgate/tipgate/internal/fakeclock"
 )
 
 var _ cachetest.Store = (*cache.Memory)(nil)
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestMemorySuite(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
 	cachetest.Run(t, func(t *testing.T) cachetest.Store {
 		m := cache.NewMemory(64<<20, cache.WithClock(clock.Now))
 		t.Cleanup(func() { _ = m.Close() })
@@ -184,7 +163,7 @@ func TestMemoryZeroBoundStoresNothing(t *testing.T) {
 }
 
 func TestMemoryAccounting(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
 	m := cache.NewMemory(1<<20, cache.WithClock(clock.Now))
 	ctx := context.Background()
 	steps := []struct {
@@ -231,7 +210,7 @@ func TestMemoryAccounting(t *testing.T) {
 }
 
 func TestMemoryExpiresAtTheTTL(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
 	m := cache.NewMemory(1<<20, cache.WithClock(clock.Now))
 	mustSet(t, m, cache.Item{Key: "k", Value: []byte("v"), TTL: time.Minute})
 	clock.Advance(time.Minute - time.Nanosecond)

@@ -17,27 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tipgate/tipgate/internal/cache"
+	"github.com/tipgate/tipgate/internal/fakeclock"
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // mapStore is a Store honouring TTLs on the test clock.
 type mapStore struct {
 	mu    sync.Mutex
-	clock *clock
+	clock *fakeclock.Clock
 	m     map[string]stored
 	fail  atomic.Bool
 	gets  atomic.Int64
@@ -93,7 +81,7 @@ func (s *mapStore) Delete(_ context.Context, keys []string) error {
 // records cut to count, with a configurable zone, 404 or error.
 type fakeTIP struct {
 	mu       sync.Mutex
-	clock    *clock
+	clock    *fakeclock.Clock
 	catalog  *tip.Catalog
 	calls    []call
 	zone     string
@@ -174,12 +162,12 @@ type fixture struct {
 	svc   *Service
 	tip   *fakeTIP
 	store *mapStore
-	clock *clock
+	clock *fakeclock.Clock
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
 	return newFixtureOn(t, &mapStore{clock: clk, m: map[string]stored{}})
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tipgate/tipgate/internal/fakeclock"
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/tip"
 )
@@ -407,8 +408,8 @@ func TestFixtureIndicators(t *testing.T) {
 }
 
 func TestLicenseInfo(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)}
-	env := startSim(t, Options{DayQuota: 3, Token: "tok", Now: clock.now})
+	clock := fakeclock.New(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC))
+	env := startSim(t, Options{DayQuota: 3, Token: "tok", Now: clock.Now})
 	license := func(auth func(*http.Request), client *http.Client) (tip.License, map[string]json.RawMessage) {
 		t.Helper()
 		got := env.get(t, client, auth, "/api/domain/example.com?sections=LicenseInfo,Zone").sections(t)
@@ -430,12 +431,12 @@ func TestLicenseInfo(t *testing.T) {
 		t.Errorf("request over quota for an unknown object: got %d, want 403", a.status)
 	}
 
-	clock.advance(2 * time.Hour) // a new UTC day
+	clock.Advance(2 * time.Hour) // a new UTC day
 	l, _ := license(bearer("tok"), env.bare)
 	if l.DayRequests != 1 {
 		t.Errorf("first request of a new day: got DayRequests %d, want 1", l.DayRequests)
 	}
-	if l.TokenExpirationDate == nil || !l.TokenExpirationDate.After(clock.now()) {
+	if l.TokenExpirationDate == nil || !l.TokenExpirationDate.After(clock.Now()) {
 		t.Errorf("bearer mode TokenExpirationDate: got %v, want a future date", l.TokenExpirationDate)
 	}
 	if a := env.lookup(t, "/api/domain/notfound.example.com"); a.status != http.StatusNotFound {
@@ -444,23 +445,6 @@ func TestLicenseInfo(t *testing.T) {
 	if got := env.lookup(t, "/api/domain/example.com"); !bytes.Contains(got.body, []byte(`"DayRequests":3`)) {
 		t.Errorf("404s count like 200s: got %s, want DayRequests 3", got.body)
 	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 func TestFaults(t *testing.T) {
