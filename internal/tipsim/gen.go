@@ -102,7 +102,7 @@ func generate(t indicator.Type, value, zone, section string) (any, bool) {
 	case "FileDownloadedFromUrls":
 		return g.list(g.fileDownloadedFromURL), true
 	case "FileAccessedUrls":
-		return g.list(g.fileAccessedURL), true
+		return g.list(func() any { return g.fileAccessedURL() }), true
 	case "FileNames":
 		return g.list(g.fileNameRecord), true
 	case "FilePaths":
@@ -498,16 +498,13 @@ func (g *gen) detectionsInfo() []any {
 }
 
 func (g *gen) fileDownloadedFromURL() any {
-	u := g.url(false)
-	var o object
-	o.set("Url", u)
-	o.set("Domain", u[:strings.IndexByte(u, '/')])
-	o.set("Zone", g.itemZone(false))
+	o := g.fileAccessedURL()
 	o.set("LastDownloadDate", minutes(g.r.timeIn(epoch().AddDate(-4, 0, 0), epoch())))
 	return o
 }
 
-func (g *gen) fileAccessedURL() any {
+// fileAccessedURL is a URL a file reached; a download adds its date.
+func (g *gen) fileAccessedURL() object {
 	u := g.url(false)
 	var o object
 	o.set("Url", u)
