@@ -41,6 +41,8 @@ type Section struct {
 // shared/tip-api.md §2. It is immutable once built.
 type Catalog struct {
 	byType map[indicator.Type][]Section
+	// byName indexes canonical names: the lookup hot path asks with them.
+	byName map[indicator.Type]map[string]Section
 }
 
 // NewCatalog returns the catalog of TIP Threat Lookup sections.
@@ -58,7 +60,7 @@ func NewCatalog() *Catalog {
 			obj("RelatedObjects"),
 		}, append(s, list("Industries"))...)
 	}
-	return &Catalog{byType: map[indicator.Type][]Section{
+	c := &Catalog{byType: map[indicator.Type][]Section{
 		indicator.Hash: common(
 			obj("FileGeneralInfo"),
 			uncounted("DetectionsInfo"),
@@ -101,7 +103,14 @@ func NewCatalog() *Catalog {
 			list("UrlReferredTo"),
 			list("FeedMasks"),
 		),
-	}}
+	}, byName: map[indicator.Type]map[string]Section{}}
+	for t, sections := range c.byType {
+		c.byName[t] = make(map[string]Section, len(sections))
+		for _, sec := range sections {
+			c.byName[t][sec.Name] = sec
+		}
+	}
+	return c
 }
 
 // All returns every section of t that TIP knows, Zone and LicenseInfo included.
@@ -136,6 +145,9 @@ func (c *Catalog) Defaults(t indicator.Type) []string {
 // Find resolves a section name of type t case-insensitively to its canonical
 // entry.
 func (c *Catalog) Find(t indicator.Type, name string) (Section, bool) {
+	if s, ok := c.byName[t][name]; ok {
+		return s, true
+	}
 	for _, s := range c.byType[t] {
 		if strings.EqualFold(s.Name, name) {
 			return s, true
