@@ -162,13 +162,8 @@ func (a *App) Start() error {
 	if err != nil {
 		return fmt.Errorf("TIPGATE_ADDR: listen on %s: %w", a.cfg.Addr, err)
 	}
-	if a.cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("TIPGATE_TLS_CERT_FILE/TIPGATE_TLS_KEY_FILE: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if c := a.cfg.TLSCertificate; c != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*c}, MinVersion: tls.VersionTLS12})
 	}
 	a.listener = ln
 	return nil

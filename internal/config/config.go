@@ -80,9 +80,11 @@ type Config struct {
 	// Addr is the listen address (TIPGATE_ADDR).
 	Addr string
 	// TLSCertFile and TLSKeyFile are set together or not at all; when set,
-	// tipgate serves HTTPS. Load has checked that they form a key pair.
-	TLSCertFile string
-	TLSKeyFile  string
+	// tipgate serves HTTPS with TLSCertificate, the pair Load read and
+	// checked from them.
+	TLSCertFile    string
+	TLSKeyFile     string
+	TLSCertificate *tls.Certificate `json:"-"`
 
 	// TIPURL is TIP's base URL, absolute http(s), without a trailing slash.
 	TIPURL string
@@ -148,7 +150,7 @@ func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (*C
 	c := &Config{}
 
 	c.Addr = l.addr()
-	c.TLSCertFile, c.TLSKeyFile = l.serverTLS()
+	c.TLSCertFile, c.TLSKeyFile, c.TLSCertificate = l.serverTLS()
 
 	c.TIPURL = l.tipURL()
 	l.tipCredentials(c)
@@ -328,26 +330,29 @@ func (l *loader) addr() string {
 	return v
 }
 
-func (l *loader) serverTLS() (certFile, keyFile string) {
+func (l *loader) serverTLS() (certFile, keyFile string, cert *tls.Certificate) {
 	certFile, keyFile = l.value(envTLSCertFile), l.value(envTLSKeyFile)
 	switch {
 	case certFile == "" && keyFile == "":
-		return "", ""
+		return "", "", nil
 	case keyFile == "":
 		l.problem(envTLSKeyFile, nil, "is not set, but %s is; set both to serve HTTPS, or neither to serve HTTP", envTLSCertFile)
-		return certFile, keyFile
+		return certFile, keyFile, nil
 	case certFile == "":
 		l.problem(envTLSCertFile, nil, "is not set, but %s is; set both to serve HTTPS, or neither to serve HTTP", envTLSKeyFile)
-		return certFile, keyFile
+		return certFile, keyFile, nil
 	}
 	certPEM, certOK := l.file(envTLSCertFile, certFile)
 	keyPEM, keyOK := l.file(envTLSKeyFile, keyFile)
-	if certOK && keyOK {
-		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			l.problem(envTLSCertFile, err, "%s and the key in %s (%s) are not a usable certificate and key pair: %v", certFile, envTLSKeyFile, keyFile, err)
-		}
+	if !certOK || !keyOK {
+		return certFile, keyFile, nil
 	}
-	return certFile, keyFile
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		l.problem(envTLSCertFile, err, "%s and the key in %s (%s) are not a usable certificate and key pair: %v", certFile, envTLSKeyFile, keyFile, err)
+		return certFile, keyFile, nil
+	}
+	return certFile, keyFile, &pair
 }
 
 func (l *loader) tipURL() string {

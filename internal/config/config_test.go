@@ -179,6 +179,11 @@ func TestLoadEveryVariable(t *testing.T) {
 		ShutdownTimeout:  3 * time.Second,
 		RequestTimeout:   90 * time.Second,
 	}
+	// The parsed pair is checked on its own: it holds a private key.
+	if c.TLSCertificate == nil || len(c.TLSCertificate.Certificate) == 0 || c.TLSCertificate.PrivateKey == nil {
+		t.Errorf("TLSCertificate = %v, want the pair read from %s and %s", c.TLSCertificate, want.TLSCertFile, want.TLSKeyFile)
+	}
+	c.TLSCertificate = nil
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", *c, *want)
 	}
