@@ -7,12 +7,12 @@
 package lookup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -204,10 +204,7 @@ func (s *Service) sections(t indicator.Type, names []string) ([]string, []Invali
 		}
 	}
 	if !asked {
-		out := slices.DeleteFunc(s.catalog.Defaults(t), func(n string) bool {
-			return n == tip.SectionZone || n == tip.SectionLicense
-		})
-		return out, bad
+		return s.catalog.Defaults(t), bad // never Zone or LicenseInfo
 	}
 	var out []string
 	for _, sec := range s.catalog.All(t) {
@@ -598,7 +595,8 @@ func hitOrStale(e *entry, now time.Time) CacheState {
 }
 
 func isNull(raw json.RawMessage) bool {
-	return len(strings.TrimSpace(string(raw))) == 0 || strings.TrimSpace(string(raw)) == "null"
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
 }
 
 func describeMissing(zone bool, missing []string) string {
