@@ -71,6 +71,14 @@ type fakeService struct {
 
 func newFakeService() *fakeService { return &fakeService{catalog: tip.NewCatalog()} }
 
+func (f *fakeService) Sections(t indicator.Type) []lookup.SectionInfo {
+	var out []lookup.SectionInfo
+	for _, s := range f.catalog.Lookup(t) {
+		out = append(out, lookup.SectionInfo{Name: s.Name, Kind: string(s.Kind), Default: s.Default})
+	}
+	return out
+}
+
 var hexRE = regexp.MustCompile(`^[0-9a-fA-F]{32}([0-9a-fA-F]{8})?([0-9a-fA-F]{24})?$`)
 
 func (f *fakeService) Prepare(q lookup.Query) (lookup.Request, error) {
@@ -209,7 +217,6 @@ func newTestEnv(t *testing.T, modify ...func(*Options)) *testEnv {
 	e := &testEnv{svc: newFakeService(), reg: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	opts := Options{
 		Service:    e.svc,
-		Catalog:    tip.NewCatalog(),
 		Keys:       testKeyring(t),
 		Registerer: e.reg,
 		Gatherer:   e.reg,
@@ -288,7 +295,7 @@ func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) problem {
 	}
 	for f := range raw {
 		switch f {
-		case "type", "title", "status", "detail", "invalid_params":
+		case "type", "title", "status", "detail", "invalid_params", "cached_sections":
 		default:
 			t.Errorf("problem body has unexpected member %q", f)
 		}

@@ -568,6 +568,8 @@ func TestErrorMapping(t *testing.T) {
 		{"tip rate limited", &tip.Error{Kind: tip.KindRateLimited, Status: 429}, 502, "tip-rate-limited", "try again", "tip-rate-limited"},
 		{"tip unavailable", fmt.Errorf("fetch: %w", &tip.Error{Kind: tip.KindUnavailable, Status: 503}), 502, "tip-unavailable", "try again later", "tip-unavailable"},
 		{"tip timeout", &tip.Error{Kind: tip.KindTimeout, Err: context.DeadlineExceeded}, 504, "tip-timeout", "in time", "tip-timeout"},
+		{"breaker open", &tip.Error{Kind: tip.KindUnavailable, Refused: true, RetryAfter: 1500 * time.Millisecond}, 503, "tip-unavailable", "circuit breaker", ""},
+		{"budget spent", &tip.Error{Kind: tip.KindBudgetSpent, Refused: true, RetryAfter: time.Hour, Detail: "the gateway's daily TIP budget of 3 requests is spent"}, 503, "tip-budget-spent", "budget of 3", ""},
 		{"own deadline", fmt.Errorf("store: %w", context.DeadlineExceeded), 504, "timeout", "deadline", "timeout"},
 		{"invalid from lookup", &lookup.InvalidError{Params: []lookup.InvalidParam{{Name: "sections", Reason: "bad"}}}, 400, "invalid-request", "sections: bad", ""},
 		{"indicator error", &indicator.Error{Reason: "not a domain"}, 400, "invalid-request", "not a domain", ""},
@@ -603,6 +605,51 @@ func TestErrorMapping(t *testing.T) {
 			}
 			if tt.name == "internal" && !strings.Contains(p.Detail, "req-42") {
 				t.Errorf("internal detail %q does not give the request id", p.Detail)
+			}
+			// A 503 says when to come back, rounded up to whole seconds.
+			wantRetry := map[string]string{"breaker open": "2", "budget spent": "3600"}[tt.name]
+			if got := w.Header().Get("Retry-After"); got != wantRetry {
+				t.Errorf("Retry-After = %q, want %q", got, wantRetry)
+			}
+		})
+	}
+}
+
+func TestStaleAndLocalAnswers(t *testing.T) {
+	received := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		cache       lookup.CacheState
+		staleReason string
+		wantXCache  string
+	}{
+		{"stale with its reason", lookup.CacheStale, "tip-rate-limited", "STALE"},
+		{"cache-only past freshness", lookup.CacheStale, lookup.StaleCacheOnly, "STALE"},
+		{"local", lookup.CacheLocal, "", "LOCAL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.svc.lookupFn = func(_ context.Context, req lookup.Request) (*lookup.Result, error) {
+				return &lookup.Result{Indicator: req.Indicator, Zone: "Grey", Limit: req.Limit, ReceivedAt: received, Cache: tt.cache, StaleReason: tt.staleReason}, nil
+			}
+			w := e.do(t, "GET", "/v1/lookup?indicator=example.com", "", bearer(keySIEM))
+			if w.Code != 200 {
+				t.Fatalf("status = %d, want 200 (body %s)", w.Code, w.Body)
+			}
+			if got := w.Header().Get("X-Cache"); got != tt.wantXCache {
+				t.Errorf("X-Cache = %q, want %q", got, tt.wantXCache)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			got, present := body["stale_reason"]
+			if tt.staleReason == "" && present {
+				t.Errorf("stale_reason = %v on a %s answer, want none", got, tt.cache)
+			}
+			if tt.staleReason != "" && got != tt.staleReason {
+				t.Errorf("stale_reason = %v, want %q", got, tt.staleReason)
 			}
 		})
 	}
@@ -1001,7 +1048,7 @@ func TestAccessLog(t *testing.T) {
 func TestNewValidatesOptions(t *testing.T) {
 	good := func() Options {
 		reg := prometheus.NewRegistry()
-		return Options{Service: newFakeService(), Catalog: tip.NewCatalog(), Registerer: reg, Logger: discardLogger()}
+		return Options{Service: newFakeService(), Registerer: reg, Logger: discardLogger()}
 	}
 	tests := []struct {
 		name   string
@@ -1010,7 +1057,6 @@ func TestNewValidatesOptions(t *testing.T) {
 	}{
 		{"minimal", func(*Options) {}, ""},
 		{"no service", func(o *Options) { o.Service = nil }, "Service"},
-		{"no catalog", func(o *Options) { o.Catalog = nil }, "Catalog"},
 		{"no logger", func(o *Options) { o.Logger = nil }, "Logger"},
 		{"no registerer", func(o *Options) { o.Registerer = nil }, "Registerer"},
 		{"registerer not a gatherer", func(o *Options) { o.Registerer = prometheus.WrapRegistererWith(nil, prometheus.NewRegistry()) }, "Gatherer"},
@@ -1036,7 +1082,7 @@ func TestNewValidatesOptions(t *testing.T) {
 	}
 	// Every missing dependency is reported at once.
 	_, err := New(Options{})
-	for _, f := range []string{"Service", "Catalog", "Logger", "Registerer"} {
+	for _, f := range []string{"Service", "Logger", "Registerer"} {
 		if err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("New(Options{}) error %v does not name %s", err, f)
 		}
@@ -1044,7 +1090,7 @@ func TestNewValidatesOptions(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	s, err := newServer(Options{Service: newFakeService(), Catalog: tip.NewCatalog(), Registerer: prometheus.NewRegistry(), Logger: discardLogger()})
+	s, err := newServer(Options{Service: newFakeService(), Registerer: prometheus.NewRegistry(), Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

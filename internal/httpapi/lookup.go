@@ -37,6 +37,7 @@ type lookupResponse struct {
 	ReceivedAt         timestamp                  `json:"received_at"`
 	SectionsReceivedAt map[string]timestamp       `json:"sections_received_at"`
 	Cache              lookup.CacheState          `json:"cache"`
+	StaleReason        string                     `json:"stale_reason,omitempty"`
 }
 
 func newLookupResponse(res *lookup.Result) lookupResponse {
@@ -58,6 +59,7 @@ func newLookupResponse(res *lookup.Result) lookupResponse {
 		ReceivedAt:         timestamp(res.ReceivedAt),
 		SectionsReceivedAt: received,
 		Cache:              res.Cache,
+		StaleReason:        res.StaleReason,
 	}
 }
 
@@ -133,6 +135,9 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 		}
 		flat["received_at"] = formatTime(res.ReceivedAt)
 		flat["cache"] = res.Cache
+		if res.StaleReason != "" {
+			flat["stale_reason"] = res.StaleReason
+		}
 		body = flat
 	} else {
 		body = newLookupResponse(res)

@@ -107,7 +107,7 @@ func TestMetrics(t *testing.T) {
 
 func TestTwoHandlersShareARegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	opts := Options{Service: newFakeService(), Catalog: tip.NewCatalog(), Registerer: reg, Logger: discardLogger()}
+	opts := Options{Service: newFakeService(), Registerer: reg, Logger: discardLogger()}
 	if _, err := New(opts); err != nil {
 		t.Fatalf("first New: %v", err)
 	}
@@ -120,7 +120,7 @@ func TestRegisterConflict(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	// A different metric under one of our names cannot be reused.
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "tipgate_lookup_results_total", Help: "other"}))
-	_, err := New(Options{Service: newFakeService(), Catalog: tip.NewCatalog(), Registerer: reg, Logger: discardLogger()})
+	_, err := New(Options{Service: newFakeService(), Registerer: reg, Logger: discardLogger()})
 	if err == nil {
 		t.Fatal("New succeeded over a conflicting metric")
 	}

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
-	"github.com/tipgate/tipgate/internal/tip"
 )
 
 // problem is an RFC 9457 problem details body. Type is a short relative
@@ -23,6 +23,12 @@ type problem struct {
 	Status        int                   `json:"status"`
 	Detail        string                `json:"detail"`
 	InvalidParams []lookup.InvalidParam `json:"invalid_params,omitempty"`
+	// CachedSections, on a not-cached problem, lists what is cached for
+	// the indicator (possibly nothing), so the caller knows what to ask for.
+	CachedSections *[]string `json:"cached_sections,omitempty"`
+
+	// retryAfter, when positive, is sent as the Retry-After header.
+	retryAfter time.Duration
 }
 
 // Problem types: the "type" member of every error body.
@@ -83,7 +89,8 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 		se  *statusError
 		inv *lookup.InvalidError
 		ie  *indicator.Error
-		te  *tip.Error
+		te  *lookup.UpstreamError
+		nc  *lookup.NotCachedError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -111,14 +118,25 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 			Detail: fmt.Sprintf("The request body is larger than %d bytes; send a smaller body.", mbe.Limit),
 		}, false, 0
 	case errors.Is(err, lookup.ErrNotCached):
+		cached := []string{}
+		if errors.As(err, &nc) && nc.Cached != nil {
+			cached = nc.Cached
+		}
+		detail := "Nothing is cached for this indicator; ask again without cache_only to fetch it from TIP."
+		if len(cached) > 0 {
+			detail = "The cache does not hold every requested section at this limit (cached_sections lists what it holds); ask for those, or ask again without cache_only to fetch the rest from TIP."
+		}
 		return problem{
 			Type: typeNotCached, Title: "Not cached", Status: http.StatusNotFound,
-			Detail: "Nothing usable is cached for this indicator and these sections; ask again without cache_only to fetch it from TIP.",
+			Detail: detail, CachedSections: &cached,
 		}, false, 0
 	case errors.As(err, &te):
 		level := slog.LevelWarn
-		if te.Kind == tip.KindBadRequest {
+		if te.Kind == lookup.KindBadRequest {
 			level = slog.LevelInfo // the caller's input, not an upstream fault
+		}
+		if te.Refused {
+			level = slog.LevelInfo // tipgate's own choice, already logged where it was made
 		}
 		return tipProblem(te), true, level
 	case errors.Is(err, context.DeadlineExceeded):
@@ -148,11 +166,13 @@ func invalidDetail(params []lookup.InvalidParam) string {
 }
 
 // tipProblem says what a failed TIP exchange means for the caller
-// (DESIGN.md "Upstream errors as callers see them").
-func tipProblem(e *tip.Error) problem {
-	p := problem{Type: string(e.Kind), Status: http.StatusBadGateway}
+// (DESIGN.md "Upstream errors as callers see them"). It is returned only
+// when the cache holds nothing that could answer instead, stale or not.
+func tipProblem(e *lookup.UpstreamError) problem {
+	p := problem{Type: string(e.Kind), Status: http.StatusBadGateway, retryAfter: e.RetryAfter}
+	const noCache = " and the cache holds no copy of every requested section to serve instead"
 	switch e.Kind {
-	case tip.KindBadRequest:
+	case lookup.KindBadRequest:
 		p.Status = http.StatusBadRequest
 		p.Title = "TIP rejected the request"
 		// The client's detail already says TIP rejected it, with TIP's reason.
@@ -161,26 +181,38 @@ func tipProblem(e *tip.Error) problem {
 			detail = "TIP rejected the request as invalid and gave no reason"
 		}
 		p.Detail = detail + "; check the indicator and sections."
-	case tip.KindUnauthorized:
+	case lookup.KindUnauthorized:
 		p.Title = "TIP rejected tipgate's credentials"
-		p.Detail = "TIP rejected tipgate's credentials, or its Terms and Conditions have not been accepted at tip.kaspersky.com; the operator must fix tipgate's TIP account."
-	case tip.KindForbidden:
+		p.Detail = "TIP rejected tipgate's credentials, or its Terms and Conditions have not been accepted at tip.kaspersky.com," + noCache + "; the operator must fix tipgate's TIP account."
+	case lookup.KindForbidden:
 		p.Title = "TIP refused access"
-		p.Detail = "TIP refused the request: tipgate's account has no API access or has spent its daily quota; try again after the quota resets at 00:00 UTC, or ask the operator."
-	case tip.KindRateLimited:
+		p.Detail = "TIP refused the request (tipgate's account has no API access or has spent its daily quota)," + noCache + "; try again after the quota resets at 00:00 UTC, or ask the operator."
+	case lookup.KindRateLimited:
 		p.Title = "TIP is rate limiting"
-		p.Detail = "TIP is limiting tipgate's request rate and nothing usable is cached; try again in a minute."
-	case tip.KindTimeout:
+		p.Detail = "TIP is limiting tipgate's request rate," + noCache + "; try again in a minute."
+	case lookup.KindTimeout:
 		p.Status = http.StatusGatewayTimeout
 		p.Title = "TIP timed out"
-		p.Detail = "TIP did not answer in time and nothing usable is cached; try again later."
-	case tip.KindUnavailable:
+		p.Detail = "TIP did not answer in time," + noCache + "; try again later."
+	case lookup.KindBudgetSpent:
+		p.Status = http.StatusServiceUnavailable
+		p.Title = "TIP budget spent"
+		p.Detail = strings.TrimSuffix(e.Detail, ".") + ", so tipgate did not ask TIP," + noCache + "; try again after 00:00 UTC (Retry-After), or ask the operator to raise the budget."
+	case lookup.KindUnavailable:
 		p.Title = "TIP is unavailable"
-		p.Detail = "TIP could not be reached or answered with an error, and nothing usable is cached; try again later."
+		if e.Refused {
+			p.Status = http.StatusServiceUnavailable
+			p.Detail = "TIP has been failing, so tipgate stopped asking it for a while (circuit breaker open)," + noCache + "; try again after Retry-After."
+			break
+		}
+		p.Detail = "TIP could not be reached or answered with an error," + noCache + "; try again later."
 	default:
-		p.Type = string(tip.KindUnavailable)
+		p.Type = string(lookup.KindUnavailable)
 		p.Title = "TIP is unavailable"
-		p.Detail = "TIP's answer could not be used, and nothing usable is cached; try again later."
+		p.Detail = "TIP's answer could not be used," + noCache + "; try again later."
+	}
+	if p.Status == http.StatusServiceUnavailable && p.retryAfter <= 0 {
+		p.retryAfter = time.Minute
 	}
 	return p
 }
@@ -210,6 +242,11 @@ func (s *server) writeProblem(w http.ResponseWriter, p problem) {
 	// the error body.
 	h.Del("X-Cache")
 	h.Del("Age")
+	if p.retryAfter > 0 {
+		// Whole seconds, rounded up: a client that waits less would be
+		// refused again.
+		h.Set("Retry-After", strconv.FormatInt(int64((p.retryAfter+time.Second-1)/time.Second), 10))
+	}
 	h.Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(b)

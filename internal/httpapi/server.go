@@ -24,7 +24,6 @@ import (
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
-	"github.com/tipgate/tipgate/internal/tip"
 )
 
 // Service is the lookup service as the HTTP layer uses it.
@@ -35,6 +34,8 @@ type Service interface {
 	Lookup(ctx context.Context, req lookup.Request) (*lookup.Result, error)
 	// Forget drops every cached section of the indicator.
 	Forget(ctx context.Context, ind indicator.Indicator) error
+	// Sections lists the sections a caller may ask for about type t.
+	Sections(t indicator.Type) []lookup.SectionInfo
 }
 
 // Defaults for zero Options fields.
@@ -51,8 +52,6 @@ const readyTimeout = 5 * time.Second
 type Options struct {
 	// Service answers lookups. Required.
 	Service Service
-	// Catalog lists the sections per type for GET /v1/sections. Required.
-	Catalog *tip.Catalog
 	// Keys are the client API keys. Nil turns authentication off: every
 	// caller has every role.
 	Keys *apikey.Keyring
@@ -85,9 +84,6 @@ func (o *Options) validate() error {
 	var errs []error
 	if o.Service == nil {
 		errs = append(errs, errors.New("Options.Service is required"))
-	}
-	if o.Catalog == nil {
-		errs = append(errs, errors.New("Options.Catalog is required"))
 	}
 	if o.Logger == nil {
 		errs = append(errs, errors.New("Options.Logger is required"))
@@ -148,7 +144,7 @@ func newServer(opts Options) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	sections, err := sectionsBody(opts.Catalog)
+	sections, err := sectionsBody(opts.Service)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
@@ -216,17 +212,17 @@ func (s *server) listSections(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(s.sections)
 }
 
-// sectionInfo is one entry of GET /v1/sections, declared here so that the
-// contract does not follow tip.Section's JSON tags by accident.
+// sectionInfo is one entry of GET /v1/sections.
 type sectionInfo struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
 	Default bool   `json:"default"`
 }
 
-// sectionsBody renders the catalog with the types in indicator.Types()
-// order, which a Go map would not keep.
-func sectionsBody(c *tip.Catalog) ([]byte, error) {
+// sectionsBody renders the sections with the types in indicator.Types()
+// order, which a Go map would not keep. The list is fixed for the process,
+// so it is rendered once.
+func sectionsBody(svc Service) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteByte('{')
 	for i, t := range indicator.Types() {
@@ -234,8 +230,8 @@ func sectionsBody(c *tip.Catalog) ([]byte, error) {
 			buf.WriteByte(',')
 		}
 		list := []sectionInfo{}
-		for _, s := range c.Lookup(t) {
-			list = append(list, sectionInfo{Name: s.Name, Kind: string(s.Kind), Default: s.Default})
+		for _, s := range svc.Sections(t) {
+			list = append(list, sectionInfo{Name: s.Name, Kind: s.Kind, Default: s.Default})
 		}
 		b, err := json.Marshal(list)
 		if err != nil {

@@ -126,14 +126,30 @@ func TestKeysOfOneIndicatorShareOneSlot(t *testing.T) {
 	} {
 		tags := map[string]bool{}
 		for _, sec := range cat.All(ind.Type) {
-			tags[hashTag(Key(ind, sec.Name))] = true
+			tags[hashTag(Key(testNS, ind, sec.Name))] = true
 		}
 		if len(tags) != 1 {
 			t.Errorf("%s: keys hash by %d different tags %v, want one", ind, len(tags), tags)
 		}
 		other := indicator.Indicator{Type: ind.Type, Value: ind.Value + "x"}
-		if hashTag(Key(other, "Zone")) == hashTag(Key(ind, "Zone")) && !strings.ContainsAny(ind.Value, "{}") {
+		if hashTag(Key(testNS, other, "Zone")) == hashTag(Key(testNS, ind, "Zone")) && !strings.ContainsAny(ind.Value, "{}") {
 			t.Errorf("%s and %s share a hash tag", ind, other)
 		}
+	}
+}
+
+var testNS = Namespace("https://tip.example")
+
+func TestNamespaceSeparatesUpstreams(t *testing.T) {
+	ind := indicator.Indicator{Type: indicator.Domain, Value: "example.com"}
+	a, b := Key(Namespace("https://tip.kaspersky.com"), ind, "Zone"), Key(Namespace("https://127.0.0.1:8443"), ind, "Zone")
+	if a == b {
+		t.Fatalf("two upstreams share the key %q", a)
+	}
+	if Namespace("https://tip.kaspersky.com/") != Namespace("https://tip.kaspersky.com") {
+		t.Fatalf("a trailing slash changes the namespace")
+	}
+	if !strings.HasPrefix(a, "tipgate:v2:") || hashTag(a) != "domain:example.com" {
+		t.Fatalf("key %q: want the v2 prefix and the indicator's hash tag", a)
 	}
 }

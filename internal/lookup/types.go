@@ -2,7 +2,6 @@ package lookup
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/tipgate/tipgate/internal/indicator"
@@ -30,6 +29,7 @@ const (
 	CachePartial   CacheState = "partial"
 	CacheRefreshed CacheState = "refreshed"
 	CacheStale     CacheState = "stale"
+	CacheLocal     CacheState = "local"
 )
 
 // Query is a caller's lookup as it arrived, before validation.
@@ -60,6 +60,9 @@ type Result struct {
 	ReceivedAt         time.Time
 	SectionsReceivedAt map[string]time.Time
 	Cache              CacheState
+	// StaleReason, on a stale answer, is the problem type that would have
+	// been returned instead (or StaleCacheOnly).
+	StaleReason string
 }
 
 // InvalidParam names one bad input parameter and why it is bad.
@@ -79,9 +82,6 @@ func (e *InvalidError) Error() string {
 	}
 	return e.Params[0].Name + ": " + e.Params[0].Reason
 }
-
-// ErrNotCached is returned for a CacheOnly lookup that the cache cannot answer.
-var ErrNotCached = errors.New("not cached")
 
 // Limits on records per list section (TIP's count).
 const (

@@ -58,6 +58,8 @@ const (
 	KindRateLimited  ErrorKind = "tip-rate-limited" // 429
 	KindUnavailable  ErrorKind = "tip-unavailable"  // 5xx, TLS or connection failure, unreadable answer
 	KindTimeout      ErrorKind = "tip-timeout"      // no answer within the deadline
+	// KindBudgetSpent is raised by tipgate's own budget layer, never by TIP.
+	KindBudgetSpent ErrorKind = "tip-budget-spent"
 )
 
 // Error is a failed TIP exchange. Detail is a sentence for a person; it never
@@ -70,6 +72,9 @@ type Error struct {
 	// RetryAfter is how long TIP asked to wait (its Retry-After header on a
 	// 429), 0 when it did not say.
 	RetryAfter time.Duration
+	// Refused is set when tipgate's own layers refused to ask TIP (breaker
+	// open, budget spent): no request was made, so callers answer 503.
+	Refused bool
 }
 
 func (e *Error) Error() string { return "tip: " + e.Detail }

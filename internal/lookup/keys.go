@@ -1,0 +1,41 @@
+package lookup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/tipgate/tipgate/internal/indicator"
+)
+
+// keyVersion is the store format's version. It changes with any change of
+// key or entry format, all at once: every change empties a production cache
+// and costs a day of quota, so they are batched into one bump. v2 added the
+// upstream namespace.
+const keyVersion = "v2"
+
+// Namespace names the upstream a store's entries came from: the key
+// format's version and a short hash of TIP's base URL. A gateway pointed at
+// the demo's simulator or a test TIP and one pointed at the real TIP can
+// share a Redis database without ever serving each other's answers.
+func Namespace(tipURL string) string {
+	sum := sha256.Sum256([]byte(strings.TrimRight(tipURL, "/")))
+	return keyVersion + ":" + hex.EncodeToString(sum[:4])
+}
+
+// Key is the store key of one section of one indicator under namespace ns.
+// The braces are a Redis Cluster hash tag: every section of an indicator
+// lands in one slot, so one MGET reads them all. A value holding a brace
+// still yields one slot per indicator, because Redis hashes up to the first
+// closing brace and that prefix is the same for all of an indicator's keys.
+func Key(ns string, ind indicator.Indicator, section string) string {
+	return "tipgate:" + ns + ":" + tag(ind) + ":" + section
+}
+
+func (s *Service) key(ind indicator.Indicator, section string) string {
+	return Key(s.ns, ind, section)
+}
+
+func tag(ind indicator.Indicator) string {
+	return "{" + string(ind.Type) + ":" + ind.Value + "}"
+}
