@@ -123,8 +123,11 @@ func TestPinConcurrentLimitsDoNotShareASmallerFetch(t *testing.T) {
 		counts = append(counts, c.count)
 	}
 	slices.Sort(counts)
-	if !slices.Equal(counts, []int{5, 20}) {
-		t.Fatalf("TIP was asked with counts %v, want [5 20]", counts)
+	// The second flight of a question asks for the most records (so that a
+	// third caller with any limit joins it); what matters is that it asked
+	// for at least 20.
+	if len(counts) != 2 || counts[0] != 5 || counts[1] < 20 {
+		t.Fatalf("TIP was asked with counts %v, want 5 and at least 20", counts)
 	}
 }
 
