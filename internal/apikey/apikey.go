@@ -1,11 +1,13 @@
 // Package apikey owns tipgate's client API keys: parsing and validating the
-// keys file, recognising a presented key, and the roles a key grants. A key
+// keys file, recognising a presented key, the roles and daily TIP budget a
+// key grants, and carrying the caller's key in a request's context. A key
 // is only ever held as the hex SHA-256 of its text, so neither the file nor
 // this package's memory can leak a usable key.
 package apikey
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -48,10 +51,37 @@ func (rs Roles) Has(r Role) bool { return slices.Contains(rs, r) }
 type Key struct {
 	Name string
 	Roles
+	// TIPDailyBudget is the most TIP requests this key's lookups may cause
+	// per UTC day, so that one playbook cannot spend the whole quota; 0
+	// means no budget of its own (the gateway's still applies).
+	TIPDailyBudget int
 }
 
 // clone keeps callers from changing the keyring's roles through the slice.
-func (k Key) clone() Key { return Key{Name: k.Name, Roles: slices.Clone(k.Roles)} }
+func (k Key) clone() Key {
+	k.Roles = slices.Clone(k.Roles)
+	return k
+}
+
+// ctxKey is unexported so that no other package can overwrite the caller's
+// key in a context.
+type ctxKey struct{}
+
+// NewContext returns ctx carrying k, the caller a request acts for, so that
+// layers far from HTTP (the TIP budget) can tell whose request it is.
+func NewContext(ctx context.Context, k Key) context.Context {
+	return context.WithValue(ctx, ctxKey{}, k.clone())
+}
+
+// FromContext returns the key NewContext put in ctx; false when there is
+// none (authentication off, or a request tipgate makes for itself).
+func FromContext(ctx context.Context) (Key, bool) {
+	k, ok := ctx.Value(ctxKey{}).(Key)
+	if !ok {
+		return Key{}, false
+	}
+	return k.clone(), true
+}
 
 // Keyring holds the keys of one keys file. It is immutable once loaded and
 // safe for concurrent use.
@@ -81,11 +111,17 @@ type fileKey struct {
 	Name   string   `json:"name"`
 	SHA256 string   `json:"sha256"`
 	Roles  []string `json:"roles"`
+	// TIPDailyBudget is kept raw so that a bad value is reported against
+	// its key like every other problem, instead of failing the whole decode
+	// with a message that does not say which key.
+	TIPDailyBudget json.RawMessage `json:"tip_daily_budget"`
 }
 
 // Load parses and validates a keys file:
 //
-//	{"keys": [{"name": "siem", "sha256": "<hex>", "roles": ["lookup"]}]}
+//	{"keys": [{"name": "siem", "sha256": "<hex>", "roles": ["lookup"], "tip_daily_budget": 1000}]}
+//
+// tip_daily_budget is optional.
 //
 // It reports every problem it finds in one error, so an operator can fix the
 // file in one pass.
@@ -182,16 +218,50 @@ func Load(data []byte) (*Keyring, error) {
 			}
 		}
 
+		budget, err := parseBudget(fk.TIPDailyBudget)
+		if err != nil {
+			bad("tip_daily_budget %s", err)
+			ok = false
+		}
+
 		if !ok {
 			continue
 		}
 		kr.byName[fk.Name] = len(kr.keys)
-		kr.keys = append(kr.keys, entry{key: Key{Name: fk.Name, Roles: roles}, digest: digest})
+		kr.keys = append(kr.keys, entry{key: Key{Name: fk.Name, Roles: roles, TIPDailyBudget: budget}, digest: digest})
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("the API keys file has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
 	return kr, nil
+}
+
+// parseBudget reads tip_daily_budget: absent or null is 0 (no budget of its
+// own); otherwise a whole number written plainly (no sign, fraction,
+// exponent or quotes), so that what the operator wrote is exactly the
+// budget applied.
+func parseBudget(raw json.RawMessage) (int, error) {
+	v := strings.TrimSpace(string(raw))
+	if v == "" || v == "null" {
+		return 0, nil
+	}
+	const want = "must be a whole number of TIP requests per UTC day, 0 or more (0 = no budget of its own)"
+	if strings.Trim(v, "0123456789") != "" {
+		return 0, fmt.Errorf("%s, got %s", want, truncateValue(v))
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s, got %s, which is too large", want, truncateValue(v))
+	}
+	return n, nil
+}
+
+// truncateValue keeps an error about a bad value short whatever was pasted.
+func truncateValue(v string) string {
+	if r := []rune(v); len(r) > 32 {
+		return string(r[:32]) + "…"
+	}
+	return v
 }
 
 func decodeHex(dst []byte, s string) bool {

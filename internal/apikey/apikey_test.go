@@ -223,7 +223,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal("Load accepted a file with no keys")
 		}
 		for _, k := range kr.keys {
-			if k.key.Name == "" || len(k.key.Roles) == 0 {
+			if k.key.Name == "" || len(k.key.Roles) == 0 || k.key.TIPDailyBudget < 0 {
 				t.Fatalf("Load accepted key %+v", k.key)
 			}
 			if got, ok := kr.ByName(k.key.Name); !ok || got.Name != k.key.Name {

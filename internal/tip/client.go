@@ -58,7 +58,11 @@ const (
 	KindRateLimited  ErrorKind = "tip-rate-limited" // 429
 	KindUnavailable  ErrorKind = "tip-unavailable"  // 5xx, TLS or connection failure, unreadable answer
 	KindTimeout      ErrorKind = "tip-timeout"      // no answer within the deadline
-	// KindBudgetSpent is raised by tipgate's own budget layer, never by TIP.
+	// KindBudgetSpent is never TIP's answer: tipgate's budget layer raises it
+	// when the gateway's or the caller's daily budget is spent, or when TIP's
+	// own LicenseInfo said DayRequests >= DayQuota today. It is not
+	// Transient: asking again before the next UTC midnight gets the same
+	// refusal, so retrying it would only spin.
 	KindBudgetSpent ErrorKind = "tip-budget-spent"
 )
 
@@ -69,11 +73,14 @@ type Error struct {
 	Status int // TIP's HTTP status, 0 when none was received
 	Detail string
 	Err    error // the underlying cause, if any
-	// RetryAfter is how long TIP asked to wait (its Retry-After header on a
-	// 429), 0 when it did not say.
+	// RetryAfter is how long to wait before asking again: TIP's Retry-After
+	// header on a 429, or, on a Refused error, how long tipgate will go on
+	// refusing. 0 when nobody said.
 	RetryAfter time.Duration
-	// Refused is set when tipgate's own layers refused to ask TIP (breaker
-	// open, budget spent): no request was made, so callers answer 503.
+	// Refused is true when tipgate's own layers (circuit breaker open,
+	// budget spent) declined to ask TIP: no request was made. TIP did not
+	// fail, so callers answer 503 with Retry-After rather than 502, and no
+	// layer retries it or counts it as a TIP failure.
 	Refused bool
 }
 
@@ -82,7 +89,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Transient reports whether trying again later may succeed (429, 5xx,
 // timeouts, transport failures). Such errors may be retried and may be
-// answered with stale data; none of them is ever cached.
+// answered with stale data; none of them is ever cached. A Refused error of
+// a transient kind (breaker open) may succeed later too, but retrying it
+// at once cannot: check Refused before retrying.
 func (e *Error) Transient() bool {
 	switch e.Kind {
 	case KindRateLimited, KindUnavailable, KindTimeout:
