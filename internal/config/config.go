@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tipgate/tipgate/internal/localnet"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -44,6 +46,10 @@ const (
 	envCacheStale     = "TIPGATE_CACHE_STALE"
 	envDefaultLimit   = "TIPGATE_DEFAULT_LIMIT"
 	envDailyBudget    = "TIPGATE_TIP_DAILY_BUDGET"
+	envTIPConcurrency = "TIPGATE_TIP_CONCURRENCY"
+	envTIPProbe       = "TIPGATE_TIP_PROBE"
+	envLocalNets      = "TIPGATE_LOCAL_NETS"
+	envLocalDomains   = "TIPGATE_LOCAL_DOMAINS"
 	envAPIKeysFile    = "TIPGATE_API_KEYS_FILE"
 	envAuth           = "TIPGATE_AUTH"
 	envLogLevel       = "TIPGATE_LOG_LEVEL"
@@ -66,12 +72,17 @@ const (
 	DefaultCacheTTLGrey     = time.Hour
 	DefaultCacheStale       = 168 * time.Hour
 	DefaultListLimit        = 10
+	DefaultTIPConcurrency   = 16
 	DefaultShutdownTimeout  = 15 * time.Second
 	DefaultRequestTimeout   = 60 * time.Second
 	DefaultMemoryCacheBytes = 256 << 20
 
 	// MaxLimit is the most records per list section TIP is asked for.
 	MaxLimit = 1000
+	// MaxTIPConcurrency bounds TIPGATE_TIP_CONCURRENCY: far more requests
+	// in flight than TIP serves at once only queue at TIP instead of here,
+	// where callers' deadlines are known.
+	MaxTIPConcurrency = 1024
 )
 
 // Config is tipgate's validated configuration. Load builds it; every field
@@ -123,6 +134,20 @@ type Config struct {
 	DefaultLimit int
 	// TIPDailyBudget is the most TIP requests per UTC day; 0 means no budget.
 	TIPDailyBudget int
+	// TIPConcurrency is the most TIP requests in flight per process, 1 to
+	// MaxTIPConcurrency.
+	TIPConcurrency int
+	// TIPProbe is whether one LicenseInfo request at start-up proves TIP's
+	// URL, certificate and credentials.
+	TIPProbe bool
+
+	// LocalNets and LocalDomains are the addresses (IPv4 prefixes, masked)
+	// and domain suffixes (lower case, without leading or trailing dots)
+	// that are answered locally and never sent to TIP. Load never leaves
+	// them nil: unset means localnet's defaults, and an empty slice means
+	// the operator turned them off with "none".
+	LocalNets    []netip.Prefix
+	LocalDomains []string
 
 	// Auth is false only when TIPGATE_AUTH turns client keys off. When it is
 	// true, APIKeys holds the bytes of APIKeysFile, which another package
@@ -165,6 +190,10 @@ func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (*C
 
 	c.DefaultLimit = l.integer(envDefaultLimit, DefaultListLimit, 1, MaxLimit)
 	c.TIPDailyBudget = l.integer(envDailyBudget, 0, 0, math.MaxInt)
+	c.TIPConcurrency = l.integer(envTIPConcurrency, DefaultTIPConcurrency, 1, MaxTIPConcurrency)
+	c.TIPProbe = l.boolean(envTIPProbe, true)
+	c.LocalNets = l.localNets()
+	c.LocalDomains = l.localDomains()
 
 	c.Auth = l.auth()
 	c.APIKeysFile, c.APIKeys = l.apiKeys(c.Auth)
@@ -188,7 +217,8 @@ func UnknownVariables(environ []string) []string {
 		envAddr, envTLSCertFile, envTLSKeyFile, envTIPURL, envTIPPFXFile, envTIPCAFile,
 		envTIPTimeout, envCacheTTL, envCacheTTLGrey, envCacheStale, envDefaultLimit,
 		envDailyBudget, envAPIKeysFile, envAuth, envLogLevel, envShutdownTimeout,
-		envRequestTimeout, envCacheMemory,
+		envRequestTimeout, envCacheMemory, envTIPConcurrency, envTIPProbe, envLocalNets,
+		envLocalDomains,
 	}
 	for _, s := range secretVariables() {
 		known = append(known, s, s+fileSuffix)
@@ -499,16 +529,62 @@ func (l *loader) redisURL() Secret {
 	return s
 }
 
-func (l *loader) auth() bool {
-	v := l.value(envAuth)
+// boolean reads on or off (true/false, 1/0), def when unset or wrong.
+func (l *loader) boolean(name string, def bool) bool {
+	v := l.value(name)
 	switch strings.ToLower(v) {
-	case "", "on", "true", "1":
+	case "":
+		return def
+	case "on", "true", "1":
 		return true
 	case "off", "false", "0":
 		return false
 	}
-	l.problem(envAuth, nil, "%q is not on or off (true/false and 1/0 also work)", v)
-	return true // the safe reading while the value is being fixed
+	l.problem(name, nil, "%q is not on or off (true/false and 1/0 also work)", v)
+	return def
+}
+
+// auth is on unless turned off: on is also the safe reading while a wrong
+// value is being fixed.
+func (l *loader) auth() bool { return l.boolean(envAuth, true) }
+
+// localNets reads the address list; unset is localnet's defaults, "none"
+// an empty list. Each wrong entry is its own problem, naming it.
+func (l *loader) localNets() []netip.Prefix {
+	v := l.value(envLocalNets)
+	switch {
+	case v == "":
+		return localnet.DefaultNets()
+	case strings.EqualFold(v, none):
+		return []netip.Prefix{}
+	}
+	nets, errs := parseNets(v)
+	for _, err := range errs {
+		l.problem(envLocalNets, err, "%s", err.Error())
+	}
+	if len(errs) == 0 && len(nets) == 0 {
+		l.problem(envLocalNets, nil, "%q lists no address; write none to answer no address locally", v)
+	}
+	return nets
+}
+
+// localDomains reads the suffix list as localNets reads the address list.
+func (l *loader) localDomains() []string {
+	v := l.value(envLocalDomains)
+	switch {
+	case v == "":
+		return localnet.DefaultDomains()
+	case strings.EqualFold(v, none):
+		return []string{}
+	}
+	domains, errs := parseDomains(v)
+	for _, err := range errs {
+		l.problem(envLocalDomains, err, "%s", err.Error())
+	}
+	if len(errs) == 0 && len(domains) == 0 {
+		l.problem(envLocalDomains, nil, "%q lists no domain; write none to answer no domain locally", v)
+	}
+	return domains
 }
 
 func (l *loader) apiKeys(auth bool) (string, []byte) {

@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tipgate/tipgate/internal/localnet"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -115,6 +118,10 @@ func TestLoadDefaults(t *testing.T) {
 		CacheStale:       168 * time.Hour,
 		DefaultLimit:     10,
 		TIPDailyBudget:   0,
+		TIPConcurrency:   16,
+		TIPProbe:         true,
+		LocalNets:        localnet.DefaultNets(),
+		LocalDomains:     localnet.DefaultDomains(),
 		Auth:             true,
 		APIKeysFile:      f.keys,
 		APIKeys:          []byte(`{"keys": []}`),
@@ -142,6 +149,10 @@ func TestLoadEveryVariable(t *testing.T) {
 		"TIPGATE_CACHE_STALE":        "0",
 		"TIPGATE_DEFAULT_LIMIT":      "1000",
 		"TIPGATE_TIP_DAILY_BUDGET":   "5000",
+		"TIPGATE_TIP_CONCURRENCY":    "64",
+		"TIPGATE_TIP_PROBE":          "off",
+		"TIPGATE_LOCAL_NETS":         " 10.0.0.0/8 , 192.0.2.7,172.16.5.4/12,",
+		"TIPGATE_LOCAL_DOMAINS":      ".Corp, lan.,example.internal",
 		"TIPGATE_AUTH":               "ON",
 		"TIPGATE_LOG_LEVEL":          "debug",
 		"TIPGATE_SHUTDOWN_TIMEOUT":   "3s",
@@ -172,12 +183,20 @@ func TestLoadEveryVariable(t *testing.T) {
 		CacheStale:       0,
 		DefaultLimit:     1000,
 		TIPDailyBudget:   5000,
-		Auth:             true,
-		APIKeysFile:      f.keys,
-		APIKeys:          []byte(`{"keys": []}`),
-		LogLevel:         slog.LevelDebug,
-		ShutdownTimeout:  3 * time.Second,
-		RequestTimeout:   90 * time.Second,
+		TIPConcurrency:   64,
+		TIPProbe:         false,
+		LocalNets: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"),
+			netip.MustParsePrefix("192.0.2.7/32"),
+			netip.MustParsePrefix("172.16.0.0/12"),
+		},
+		LocalDomains:    []string{"corp", "lan", "example.internal"},
+		Auth:            true,
+		APIKeysFile:     f.keys,
+		APIKeys:         []byte(`{"keys": []}`),
+		LogLevel:        slog.LevelDebug,
+		ShutdownTimeout: 3 * time.Second,
+		RequestTimeout:  90 * time.Second,
 	}
 	// The parsed pair is checked on its own: it holds a private key.
 	if c.TLSCertificate == nil || len(c.TLSCertificate.Certificate) == 0 || c.TLSCertificate.PrivateKey == nil {
@@ -308,6 +327,27 @@ func TestLoadBadValues(t *testing.T) {
 		{"limit words", nil, map[string]string{"TIPGATE_DEFAULT_LIMIT": "ten"}, "TIPGATE_DEFAULT_LIMIT"},
 		{"budget negative", nil, map[string]string{"TIPGATE_TIP_DAILY_BUDGET": "-1"}, "TIPGATE_TIP_DAILY_BUDGET"},
 		{"budget words", nil, map[string]string{"TIPGATE_TIP_DAILY_BUDGET": "lots"}, "TIPGATE_TIP_DAILY_BUDGET"},
+		{"concurrency zero", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "0"}, "TIPGATE_TIP_CONCURRENCY"},
+		{"concurrency too big", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "1025"}, "TIPGATE_TIP_CONCURRENCY"},
+		{"concurrency words", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "many"}, "TIPGATE_TIP_CONCURRENCY"},
+		{"probe unknown", nil, map[string]string{"TIPGATE_TIP_PROBE": "sometimes"}, "TIPGATE_TIP_PROBE"},
+		{"local nets bad address", nil, map[string]string{"TIPGATE_LOCAL_NETS": "10.0.0.0/8,10.0.0.300"}, "TIPGATE_LOCAL_NETS"},
+		{"local nets bad bits", nil, map[string]string{"TIPGATE_LOCAL_NETS": "10.0.0.0/33"}, "TIPGATE_LOCAL_NETS"},
+		{"local nets ipv6", nil, map[string]string{"TIPGATE_LOCAL_NETS": "fc00::/7"}, "TIPGATE_LOCAL_NETS"},
+		{"local nets mapped ipv6", nil, map[string]string{"TIPGATE_LOCAL_NETS": "::ffff:10.0.0.1"}, "TIPGATE_LOCAL_NETS"},
+		{"local nets zero-padded", nil, map[string]string{"TIPGATE_LOCAL_NETS": "010.0.0.0/8"}, "TIPGATE_LOCAL_NETS"},
+		{"local nets only commas", nil, map[string]string{"TIPGATE_LOCAL_NETS": " , ,"}, "TIPGATE_LOCAL_NETS"},
+		{"local nets none among others", nil, map[string]string{"TIPGATE_LOCAL_NETS": "none,10.0.0.0/8"}, "TIPGATE_LOCAL_NETS"},
+		{"local domains empty label", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "corp,a..b"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains space", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "my corp"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains wildcard", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "*.corp"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains not ascii", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "bücher"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains kelvin sign", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "\u212aorp"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains long label", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": strings.Repeat("a", 64)}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains long name", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": strings.Repeat("abc.", 63) + "corp"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains only dots", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": ".."}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains url", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "http://corp"}, "TIPGATE_LOCAL_DOMAINS"},
+		{"local domains only commas", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": ","}, "TIPGATE_LOCAL_DOMAINS"},
 		{"keys unset", nil, map[string]string{"TIPGATE_API_KEYS_FILE": ""}, "TIPGATE_API_KEYS_FILE"},
 		{"keys missing", nil, map[string]string{"TIPGATE_API_KEYS_FILE": missing}, "TIPGATE_API_KEYS_FILE"},
 		{"keys empty", nil, map[string]string{"TIPGATE_API_KEYS_FILE": empty}, "TIPGATE_API_KEYS_FILE"},
@@ -334,6 +374,117 @@ func TestLoadBadValues(t *testing.T) {
 				t.Errorf("got %q, want one line starting %q", line, tt.wantVar+": ")
 			}
 		})
+	}
+}
+
+func TestLoadLocalNets(t *testing.T) {
+	f := newFixture(t)
+	p := netip.MustParsePrefix
+	tests := []struct {
+		value string
+		want  []netip.Prefix
+	}{
+		{"", localnet.DefaultNets()},
+		{"none", []netip.Prefix{}},
+		{" NONE ", []netip.Prefix{}},
+		{"10.0.0.0/8", []netip.Prefix{p("10.0.0.0/8")}},
+		{"192.0.2.7", []netip.Prefix{p("192.0.2.7/32")}},
+		{"10.1.2.3/8", []netip.Prefix{p("10.0.0.0/8")}},
+		{"0.0.0.0/0", []netip.Prefix{p("0.0.0.0/0")}},
+		{" 10.0.0.0/8 ,, 192.168.0.0/16 , 127.0.0.1,", []netip.Prefix{p("10.0.0.0/8"), p("192.168.0.0/16"), p("127.0.0.1/32")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_LOCAL_NETS": tt.value}))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(c.LocalNets, tt.want) {
+				t.Errorf("LocalNets = %v, want %v", c.LocalNets, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadLocalDomains(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		value string
+		want  []string
+	}{
+		{"", localnet.DefaultDomains()},
+		{"none", []string{}},
+		{"None", []string{}},
+		{"corp", []string{"corp"}},
+		{".Corp.", []string{"corp"}},
+		{"..lan, Example.Internal ,,_srv.x-y.test", []string{"lan", "example.internal", "_srv.x-y.test"}},
+		{"xn--bcher-kva.example", []string{"xn--bcher-kva.example"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_LOCAL_DOMAINS": tt.value}))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(c.LocalDomains, tt.want) {
+				t.Errorf("LocalDomains = %q, want %q", c.LocalDomains, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadLocalListEntries: every wrong entry of a list is a problem of its
+// own that quotes it, so one reading of the error fixes them all.
+func TestLoadLocalListEntries(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		variable, value string
+		entries         []string
+	}{
+		{"TIPGATE_LOCAL_NETS", "10.0.0.0/8, 10.0.0.300 ,fc00::/7,192.168.0.0/16,lan", []string{"10.0.0.300", "fc00::/7", "lan"}},
+		{"TIPGATE_LOCAL_DOMAINS", "corp, my corp,a..b,lan,10.0.0.0/8", []string{"my corp", "a..b", "10.0.0.0/8"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			_, err := load(with(f.pfxEnv(), map[string]string{tt.variable: tt.value}))
+			ps := problems(t, err)
+			if len(ps) != len(tt.entries) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.entries), err)
+			}
+			for i, pr := range ps {
+				if want := strconv.Quote(tt.entries[i]); pr.Var != tt.variable || !strings.HasPrefix(pr.Msg, want+" ") {
+					t.Errorf("problem %d is %q, want one naming %s that starts with %s", i, pr.Error(), tt.variable, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadTIPProbe(t *testing.T) {
+	f := newFixture(t)
+	for value, want := range map[string]bool{"": true, "on": true, "TRUE": true, "1": true, "off": false, "false": false, "0": false} {
+		c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_TIP_PROBE": value}))
+		if err != nil {
+			t.Fatalf("%q: Load: %v", value, err)
+		}
+		if c.TIPProbe != want {
+			t.Errorf("%q: TIPProbe = %v, want %v", value, c.TIPProbe, want)
+		}
+	}
+}
+
+func TestSummaryLocalListsOff(t *testing.T) {
+	f := newFixture(t)
+	c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_LOCAL_NETS": "none", "TIPGATE_LOCAL_DOMAINS": "corp, .lan"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	for _, want := range []string{`"local_nets":"none"`, `"local_domains":"corp,lan"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("slog line %s lacks %s", buf.String(), want)
+		}
 	}
 }
 
@@ -487,7 +638,11 @@ func TestSecretsNeverShown(t *testing.T) {
 		slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
 		logged := buf.String()
 		assertClean(t, "slog line", logged)
-		for _, want := range []string{`"redis_url":"redis://<secret>@127.0.0.1:6379/3"`, `"tip_auth":"pfx"`, `"cache_ttl":"24h0m0s"`} {
+		for _, want := range []string{
+			`"redis_url":"redis://<secret>@127.0.0.1:6379/3"`, `"tip_auth":"pfx"`, `"cache_ttl":"24h0m0s"`,
+			`"tip_concurrency":16`, `"tip_probe":true`,
+			`"local_nets":"0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,`, `"local_domains":"localhost,local,internal,home.arpa,lan,home,corp"`,
+		} {
 			if !strings.Contains(logged, want) {
 				t.Errorf("slog line %s lacks %s", logged, want)
 			}
@@ -522,6 +677,7 @@ func TestUnknownVariables(t *testing.T) {
 	environ := []string{
 		"PATH=/bin", "TIPGATE_ADDR=:1", "TIPGATE_TIP_PASSWORD_FILE=/x", "TIPGATE_CACHE_TTL_GRAY=1h",
 		"TIPGATE_REDIS_URL_FILE=/y", "TIPGATE_TIP_CA_FILE_FILE=/z", "TIPGATE_CACHE_TTL_GRAY=2h",
+		"TIPGATE_TIP_CONCURRENCY=8", "TIPGATE_TIP_PROBE=off", "TIPGATE_LOCAL_NETS=none", "TIPGATE_LOCAL_DOMAINS=corp",
 	}
 	got := UnknownVariables(environ)
 	want := []string{"TIPGATE_CACHE_TTL_GRAY", "TIPGATE_TIP_CA_FILE_FILE"}

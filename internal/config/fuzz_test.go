@@ -3,8 +3,12 @@ package config
 import (
 	"io/fs"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/localnet"
 )
 
 // FuzzLoad throws arbitrary values at the variables that are parsed rather
@@ -52,6 +56,69 @@ func FuzzLoad(f *testing.F) {
 		pw, _ := u.User.Password()
 		if len(pw) >= 8 && !strings.Contains(redacted, pw) && strings.Contains(err.Error(), pw) {
 			t.Errorf("problems show the Redis password %q:\n%v", pw, err)
+		}
+	})
+}
+
+// FuzzLocalLists: the list parsers account for every entry (a value or an
+// error quoting it), and what they return is what localnet expects: masked
+// IPv4 prefixes, and lower-case suffixes without dots at either end that
+// the matcher then finds local.
+func FuzzLocalLists(f *testing.F) {
+	for _, seed := range []string{
+		"10.0.0.0/8, 192.0.2.7,", "none", "fc00::/7,::ffff:10.0.0.1", "10.1.2.3/8,010.0.0.1,1.2.3.4/33",
+		".Corp., lan,,a..b", "bücher,\u212aorp", "_srv.x-y.test,my corp,*.corp", " , ,",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		entries := 0
+		for e := range strings.SplitSeq(s, ",") {
+			if strings.TrimSpace(e) != "" {
+				entries++
+			}
+		}
+		quotesAnEntry := func(err error) bool {
+			for e := range strings.SplitSeq(s, ",") {
+				if e = strings.TrimSpace(e); e != "" && strings.HasPrefix(err.Error(), strconv.Quote(e)+" ") {
+					return true
+				}
+			}
+			return false
+		}
+
+		nets, errs := parseNets(s)
+		if len(nets)+len(errs) != entries {
+			t.Fatalf("parseNets(%q): %d nets and %d errors for %d entries", s, len(nets), len(errs), entries)
+		}
+		for _, p := range nets {
+			if !p.IsValid() || !p.Addr().Is4() || p != p.Masked() {
+				t.Fatalf("parseNets(%q) returned %v, want a masked IPv4 prefix", s, p)
+			}
+		}
+		for _, err := range errs {
+			if !quotesAnEntry(err) {
+				t.Fatalf("parseNets(%q) error %q does not start by quoting an entry", s, err)
+			}
+		}
+
+		domains, errs := parseDomains(s)
+		if len(domains)+len(errs) != entries {
+			t.Fatalf("parseDomains(%q): %d domains and %d errors for %d entries", s, len(domains), len(errs), entries)
+		}
+		m := localnet.New(nil, domains)
+		for _, d := range domains {
+			if d == "" || d != strings.ToLower(d) || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || domainProblem(d) != "" {
+				t.Fatalf("parseDomains(%q) returned %q, want a lower-case domain without dots at either end", s, d)
+			}
+			if !m.Local(indicator.Indicator{Type: indicator.Domain, Value: "host." + d}) {
+				t.Fatalf("parseDomains(%q) returned %q, but the matcher does not find host.%s local", s, d, d)
+			}
+		}
+		for _, err := range errs {
+			if !quotesAnEntry(err) {
+				t.Fatalf("parseDomains(%q) error %q does not start by quoting an entry", s, err)
+			}
 		}
 	})
 }

@@ -3,8 +3,19 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+)
+
+// none is the value that empties a list whose unset default is not empty.
+const none = "none"
+
+// Limits of a domain name (RFC 1035 §2.3.4), for local domain suffixes.
+const (
+	maxDomainLength = 253
+	maxLabelLength  = 63
 )
 
 // sizeUnit returns how many bytes one unit is, for a lower-case unit.
@@ -80,4 +91,102 @@ func parseDuration(s string, allowZero bool) (time.Duration, error) {
 		return 0, fmt.Errorf("%q must be more than zero", s)
 	}
 	return d, nil
+}
+
+// parseNets reads a comma-separated list of IPv4 CIDR ranges and bare IPv4
+// addresses ("10.0.0.0/8, 192.0.2.7"); spaces around entries and empty
+// entries (a trailing comma) are ignored. A bare address is its /32, and a
+// range written with host bits ("10.1.2.3/8") is the network that holds it.
+// Every entry that is not one is an error of its own, quoting it.
+func parseNets(s string) ([]netip.Prefix, []error) {
+	var (
+		nets []netip.Prefix
+		errs []error
+	)
+	for entry := range strings.SplitSeq(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		var (
+			p   netip.Prefix
+			err error
+		)
+		if strings.Contains(entry, "/") {
+			p, err = netip.ParsePrefix(entry)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(entry); err == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s is not an IPv4 address or CIDR range, such as 10.0.0.0/8 or 192.0.2.7", strconv.Quote(entry)))
+		case !p.Addr().Is4():
+			// TIP looks up IPv4 addresses only, so tipgate never sees an
+			// IPv6 one: an entry that can never match is a mistake.
+			errs = append(errs, fmt.Errorf("%s is an IPv6 address or range, and tipgate looks up IPv4 addresses only; remove it", strconv.Quote(entry)))
+		default:
+			nets = append(nets, p.Masked())
+		}
+	}
+	return nets, errs
+}
+
+// parseDomains reads a comma-separated list of domain suffixes ("corp,
+// .lan"): lower-cased, leading dots and one trailing dot dropped, spaces
+// around entries and empty entries ignored. Every entry that is not a
+// sequence of host-name labels is an error of its own, quoting it.
+func parseDomains(s string) ([]string, []error) {
+	var (
+		domains []string
+		errs    []error
+	)
+	for entry := range strings.SplitSeq(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		d := strings.TrimSuffix(strings.TrimLeft(entry, "."), ".")
+		if problem := domainProblem(d); problem != "" {
+			errs = append(errs, fmt.Errorf("%s is not a domain suffix: it %s", strconv.Quote(entry), problem))
+			continue
+		}
+		// Lower-cased only once known to be ASCII: Unicode case mapping
+		// would turn the Kelvin sign into a "k".
+		domains = append(domains, strings.ToLower(d))
+	}
+	return domains, errs
+}
+
+// domainProblem says, as a predicate, what keeps a name from being a host
+// name a local indicator could end in; "" when nothing does.
+// The characters are those indicator accepts in a host name, underscores
+// included.
+func domainProblem(d string) string {
+	if d == "" {
+		return "has no name, only dots"
+	}
+	if len(d) > maxDomainLength {
+		return fmt.Sprintf("is %d characters long, and a domain has at most %d", len(d), maxDomainLength)
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" {
+			return "has an empty label (two dots in a row)"
+		}
+		if len(label) > maxLabelLength {
+			return fmt.Sprintf("has a label %d characters long, and a label has at most %d", len(label), maxLabelLength)
+		}
+		for i := 0; i < len(label); i++ {
+			switch c := label[i]; {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+			case c >= 0x80:
+				return "is not ASCII; write an internationalised name in punycode (xn--…)"
+			default:
+				return fmt.Sprintf("contains %s, and a domain has only letters, digits, hyphens, underscores and dots", strconv.QuoteRune(rune(c)))
+			}
+		}
+	}
+	return ""
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 )
 
 // LogValue is the configuration as it is safe to log at start-up: no secret,
@@ -38,6 +40,10 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("cache_stale", c.CacheStale.String()),
 		slog.Int("default_limit", c.DefaultLimit),
 		slog.Int("tip_daily_budget", c.TIPDailyBudget),
+		slog.Int("tip_concurrency", c.TIPConcurrency),
+		slog.Bool("tip_probe", c.TIPProbe),
+		slog.String("local_nets", listOrNone(c.LocalNets)),
+		slog.String("local_domains", listOrNone(c.LocalDomains)),
 		slog.Bool("auth", c.Auth),
 		slog.String("api_keys_file", c.APIKeysFile),
 		slog.String("log_level", c.LogLevel.String()),
@@ -64,4 +70,17 @@ func redactRedisURL(s Secret) string {
 		out += redacted + "@"
 	}
 	return out + u.Host + u.EscapedPath()
+}
+
+// listOrNone writes a list as the variable that sets it takes it, so an
+// operator can copy it from the log and edit it.
+func listOrNone[T any](list []T) string {
+	if len(list) == 0 {
+		return none
+	}
+	parts := make([]string, len(list))
+	for i, v := range list {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ",")
 }
