@@ -827,6 +827,29 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestTransportRenegotiatesOnce: a server that asks for the client
+// certificate only for some paths does so by renegotiating, which the
+// transport must accept once per connection. Go's servers cannot
+// renegotiate, so the setting itself is what is checked.
+func TestTransportRenegotiatesOnce(t *testing.T) {
+	creds := newCreds(t)
+	const base = "https://127.0.0.1:1"
+	for name, cfg := range map[string]tip.Config{
+		"PFX mode":   pfxConfig(creds, base),
+		"token mode": tokenConfig(creds, base),
+	} {
+		t.Run(name, func(t *testing.T) {
+			conf := tip.TLSConfig(newClient(t, cfg))
+			if conf.Renegotiation != tls.RenegotiateOnceAsClient {
+				t.Errorf("Renegotiation = %v, want tls.RenegotiateOnceAsClient (%v)", conf.Renegotiation, tls.RenegotiateOnceAsClient)
+			}
+			if conf.MinVersion != tls.VersionTLS12 {
+				t.Errorf("MinVersion = %#x, want TLS 1.2 (%#x)", conf.MinVersion, tls.VersionTLS12)
+			}
+		})
+	}
+}
+
 func TestBaseURL(t *testing.T) {
 	creds := newCreds(t)
 	for _, tt := range []struct{ in, want string }{

@@ -2,6 +2,7 @@ package tip
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"time"
@@ -15,6 +16,12 @@ const DefaultTimeout = defaultTimeout
 func SetMaxBody(c *Client, n int64) { c.maxBody = n }
 
 func Timeout(c *Client) time.Duration { return c.timeout }
+
+// TLSConfig is the TLS configuration of c's transport. Go's own servers
+// cannot renegotiate, so tests check the settings that depend on it here.
+func TLSConfig(c *Client) *tls.Config {
+	return c.http.Transport.(*http.Transport).TLSClientConfig
+}
 
 // DialOnly makes c connect to addr whatever host its URL names, so a test can
 // present a certificate for another name.

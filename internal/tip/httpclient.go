@@ -77,7 +77,16 @@ func New(cfg Config) (*Client, error) {
 		problems = append(problems, errors.New("the TIP user agent contains control characters"))
 	}
 
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	tlsConf := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Some TLS front ends ask for the client certificate only for
+		// certain paths, by renegotiating once the request is read; refusing
+		// would fail every lookup with a handshake error although the
+		// certificate is in hand. Once per connection is all that needs, and
+		// bounds what a hostile server can make the client do. (TLS 1.2
+		// only: TLS 1.3 has no renegotiation.)
+		Renegotiation: tls.RenegotiateOnceAsClient,
+	}
 	if cfg.CAPEM != nil {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
