@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Hooks for the external tests, which cannot import tipsim from inside
-// package tip (tipsim imports tip).
+// Hooks for the external tests (package tip_test): they test the client
+// through its API, and reach its internals only through these.
 
 const DefaultTimeout = defaultTimeout
 

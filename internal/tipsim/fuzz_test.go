@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tipgate/tipgate/internal/indicator"
-	"github.com/tipgate/tipgate/internal/tip"
 )
 
 // Oracles for what TIP accepts, written independently of the validators
@@ -51,7 +50,7 @@ func FuzzLookup(f *testing.F) {
 	}
 	sim := New(Options{Token: "tok", DayQuota: math.MaxInt})
 	handler := sim.Handler()
-	cat := tip.NewCatalog()
+	cat := newCatalog()
 	f.Fuzz(func(t *testing.T, target string) {
 		if !strings.HasPrefix(target, "/") {
 			return
@@ -87,11 +86,11 @@ func FuzzLookup(f *testing.F) {
 		q := req.URL.Query()
 		count, _ := strconv.Atoi(q.Get("count"))
 		for name, raw := range body {
-			sec, ok := cat.Find(indicator.Type(typ), name)
+			sec, ok := cat.find(indicator.Type(typ), name)
 			if !ok {
 				t.Fatalf("%s: answer has section %s, not in the catalog", target, name)
 			}
-			if sec.Kind == tip.List && !sec.Uncounted && count > 0 {
+			if sec.list && !sec.uncounted && count > 0 {
 				var items []json.RawMessage
 				if err := json.Unmarshal(raw, &items); err != nil || len(items) > count {
 					t.Fatalf("%s: %s has %d items (%v), want at most %d", target, name, len(items), err, count)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tipgate/tipgate/internal/indicator"
-	"github.com/tipgate/tipgate/internal/tip"
 )
 
 var (
@@ -45,36 +44,36 @@ func generated(t *testing.T, typ indicator.Type, v string) (zone string, section
 	t.Helper()
 	zone, _ = Outcome(typ, v)
 	sections = map[string]any{}
-	for _, s := range tip.NewCatalog().All(typ) {
-		data, ok := generate(typ, canonical(typ, v), zone, s.Name)
+	for _, s := range newCatalog()[typ] {
+		data, ok := generate(typ, canonical(typ, v), zone, s.name)
 		if !ok {
 			continue
 		}
 		b, err := marshal(data)
 		if err != nil {
-			t.Fatalf("%s %s %s: %v", typ, v, s.Name, err)
+			t.Fatalf("%s %s %s: %v", typ, v, s.name, err)
 		}
 		var decoded any
 		if err := json.Unmarshal(b, &decoded); err != nil {
-			t.Fatalf("%s %s %s: invalid JSON %s: %v", typ, v, s.Name, b, err)
+			t.Fatalf("%s %s %s: invalid JSON %s: %v", typ, v, s.name, b, err)
 		}
-		sections[s.Name] = decoded
+		sections[s.name] = decoded
 	}
 	return zone, sections
 }
 
 func TestEverySectionGenerated(t *testing.T) {
 	for _, typ := range indicator.Types() {
-		for _, s := range tip.NewCatalog().All(typ) {
-			if s.Name == tip.SectionZone || s.Name == tip.SectionLicense {
+		for _, s := range newCatalog()[typ] {
+			if s.name == sectionZone || s.name == sectionLicense {
 				continue // written by the handler
 			}
-			data, ok := generate(typ, canonical(typ, ordinary[typ]), ZoneRed, s.Name)
+			data, ok := generate(typ, canonical(typ, ordinary[typ]), ZoneRed, s.name)
 			if !ok || data == nil {
-				t.Errorf("%s %s: got no data, want some", typ, s.Name)
+				t.Errorf("%s %s: got no data, want some", typ, s.name)
 			}
-			if _, isList := data.([]any); isList != (s.Kind == tip.List) {
-				t.Errorf("%s %s: got list %v, want the catalog's kind %s", typ, s.Name, isList, s.Kind)
+			if _, isList := data.([]any); isList != s.list {
+				t.Errorf("%s %s: got list %v, want %v as the catalog says", typ, s.name, isList, s.list)
 			}
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tipgate/tipgate/internal/indicator"
-	"github.com/tipgate/tipgate/internal/tip"
 )
 
 // defaultCount is TIP's record limit per list section when count is absent.
@@ -57,7 +56,7 @@ func badRequest(msg string) *apiError {
 // parseLookup reads GET /api/{type}/{value}?sections=…&count=… from the
 // escaped path, so that a URL value's %2F and %3F stay inside the value. It
 // fills in what it could read even when it fails, for the request log.
-func parseLookup(cat *tip.Catalog, escapedPath, rawQuery string) (lookup, *apiError) {
+func parseLookup(cat catalog, escapedPath, rawQuery string) (lookup, *apiError) {
 	var l lookup
 	rest, ok := strings.CutPrefix(escapedPath, "/api/")
 	if !ok {
@@ -109,8 +108,7 @@ func parseLookup(cat *tip.Catalog, escapedPath, rawQuery string) (lookup, *apiEr
 		return l, badRequest("the simulator answers only format=json")
 	}
 	for _, s := range l.sections {
-		sec, ok := cat.Find(l.typ, s)
-		if !ok || sec.Name != s {
+		if _, ok := cat.find(l.typ, s); !ok {
 			return l, badRequest("unknown section " + strconv.Quote(clip(s, 64)) + " for type " + string(l.typ) + " (names are case-sensitive)")
 		}
 	}

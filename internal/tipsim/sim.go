@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/tipgate/tipgate/internal/indicator"
-	"github.com/tipgate/tipgate/internal/tip"
 )
 
 // DefaultDayQuota is the daily lookup quota when Options.DayQuota is zero.
@@ -83,7 +82,7 @@ type Request struct {
 // concurrent use.
 type Sim struct {
 	opts        Options
-	catalog     *tip.Catalog
+	catalog     catalog
 	logger      *slog.Logger
 	now         func() time.Time
 	quota       int
@@ -105,7 +104,7 @@ type activeFault struct {
 
 // New returns a simulator.
 func New(opts Options) *Sim {
-	s := &Sim{opts: opts, catalog: tip.NewCatalog(), logger: opts.Logger, now: opts.Now, quota: opts.DayQuota}
+	s := &Sim{opts: opts, catalog: newCatalog(), logger: opts.Logger, now: opts.Now, quota: opts.DayQuota}
 	if s.logger == nil {
 		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -307,22 +306,22 @@ func (s *Sim) answer(l lookup, zone string, dayRequests int, mode AuthMode) ([]b
 		reserved = reservedIP(a)
 	}
 	var out object
-	for _, sec := range s.catalog.All(l.typ) {
-		if !l.wants(sec.Name) {
+	for _, sec := range s.catalog[l.typ] {
+		if !l.wants(sec.name) {
 			continue
 		}
-		switch sec.Name {
-		case "IpGeneralInfo", "IpWhoIs", tip.SectionZone, tip.SectionLicense:
+		switch sec.name {
+		case "IpGeneralInfo", "IpWhoIs", sectionZone, sectionLicense:
 		default:
 			if reserved {
 				continue // TIP returns only these four sections for reserved IPs
 			}
 		}
-		switch sec.Name {
-		case tip.SectionZone:
-			out.set(sec.Name, zone)
-		case tip.SectionLicense:
-			out.set(sec.Name, s.license(dayRequests, mode))
+		switch sec.name {
+		case sectionZone:
+			out.set(sec.name, zone)
+		case sectionLicense:
+			out.set(sec.name, s.license(dayRequests, mode))
 		default:
 			data, ok, err := sectionData(l.typ, v, zone, sec, fx)
 			if err != nil {
@@ -331,10 +330,10 @@ func (s *Sim) answer(l lookup, zone string, dayRequests int, mode AuthMode) ([]b
 			if !ok {
 				continue
 			}
-			if items, isList := data.([]any); isList && !sec.Uncounted && len(items) > l.limit() {
+			if items, isList := data.([]any); isList && !sec.uncounted && len(items) > l.limit() {
 				data = items[:l.limit()]
 			}
-			out.set(sec.Name, data)
+			out.set(sec.name, data)
 		}
 	}
 	return marshal(out)
@@ -342,18 +341,18 @@ func (s *Sim) answer(l lookup, zone string, dayRequests int, mode AuthMode) ([]b
 
 // sectionData returns a section from the fixture, when there is one that has
 // it, or generated. Lists come back as []any so they can be cut to count.
-func sectionData(t indicator.Type, v, zone string, sec tip.Section, fx map[string]json.RawMessage) (any, bool, error) {
-	raw, ok := fx[sec.Name]
+func sectionData(t indicator.Type, v, zone string, sec section, fx map[string]json.RawMessage) (any, bool, error) {
+	raw, ok := fx[sec.name]
 	if !ok {
-		data, ok := generate(t, v, zone, sec.Name)
+		data, ok := generate(t, v, zone, sec.name)
 		return data, ok, nil
 	}
-	if sec.Kind != tip.List {
+	if !sec.list {
 		return raw, true, nil
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, false, fmt.Errorf("fixture section %s is not a list: %w", sec.Name, err)
+		return nil, false, fmt.Errorf("fixture section %s is not a list: %w", sec.name, err)
 	}
 	out := make([]any, len(items))
 	for i, it := range items {

@@ -109,7 +109,7 @@ func TestListenNeedsCredentials(t *testing.T) {
 
 func TestSectionsSelection(t *testing.T) {
 	env := startSim(t, Options{})
-	cat := tip.NewCatalog()
+	cat := newCatalog()
 	tests := []struct {
 		path string
 		want string // sorted keys
@@ -130,13 +130,13 @@ func TestSectionsSelection(t *testing.T) {
 	t.Run("all sections by default", func(t *testing.T) {
 		for _, typ := range indicator.Types() {
 			got := env.lookup(t, "/api/"+string(typ)+"/"+escapeSegment(ordinary[typ])).sections(t)
-			for _, s := range cat.All(typ) {
-				if _, ok := got[s.Name]; !ok {
-					t.Errorf("%s: section %s missing from a request without sections", typ, s.Name)
+			for _, s := range cat[typ] {
+				if _, ok := got[s.name]; !ok {
+					t.Errorf("%s: section %s missing from a request without sections", typ, s.name)
 				}
 			}
-			if len(got) != len(cat.All(typ)) {
-				t.Errorf("%s: got %d sections, want %d", typ, len(got), len(cat.All(typ)))
+			if len(got) != len(cat[typ]) {
+				t.Errorf("%s: got %d sections, want %d", typ, len(got), len(cat[typ]))
 			}
 		}
 	})
@@ -153,24 +153,24 @@ var ordinary = map[indicator.Type]string{
 
 func TestCountCapsCountedListsOnly(t *testing.T) {
 	env := startSim(t, Options{})
-	cat := tip.NewCatalog()
+	cat := newCatalog()
 	for _, typ := range indicator.Types() {
 		t.Run(string(typ), func(t *testing.T) {
 			full := env.lookup(t, "/api/"+string(typ)+"/"+escapeSegment(ordinary[typ])+"?count=1000").sections(t)
 			for _, count := range []int{1, 2, 5} {
 				cut := env.lookup(t, "/api/"+string(typ)+"/"+escapeSegment(ordinary[typ])+"?count="+itoa(count)).sections(t)
-				for _, s := range cat.All(typ) {
-					if s.Kind != tip.List {
+				for _, s := range cat[typ] {
+					if !s.list {
 						continue
 					}
-					fullItems := decode[[]json.RawMessage](t, full[s.Name])
-					cutItems := decode[[]json.RawMessage](t, cut[s.Name])
+					fullItems := decode[[]json.RawMessage](t, full[s.name])
+					cutItems := decode[[]json.RawMessage](t, cut[s.name])
 					want := fullItems
-					if !s.Uncounted && len(want) > count {
+					if !s.uncounted && len(want) > count {
 						want = want[:count]
 					}
 					if !equalRaw(cutItems, want) {
-						t.Errorf("%s count=%d: got %d items, want the first %d of %d", s.Name, count, len(cutItems), len(want), len(fullItems))
+						t.Errorf("%s count=%d: got %d items, want the first %d of %d", s.name, count, len(cutItems), len(want), len(fullItems))
 					}
 				}
 			}
@@ -188,15 +188,15 @@ func TestCountCapsCountedListsOnly(t *testing.T) {
 func TestOrdinaryIndicators(t *testing.T) {
 	// The count test above is only meaningful if the lists are long enough
 	// to be cut; this guards its choice of indicators.
-	cat := tip.NewCatalog()
+	cat := newCatalog()
 	for typ, v := range ordinary {
 		zone, found := Outcome(typ, v)
 		if !found || zone == ZoneGrey || zone == ZoneGreen {
 			t.Errorf("%s %s: got zone %s found %v, want a found Red, Orange or Yellow indicator", typ, v, zone, found)
 		}
 		long := 0
-		for _, s := range cat.All(typ) {
-			if data, ok := generate(typ, canonical(typ, v), zone, s.Name); ok {
+		for _, s := range cat[typ] {
+			if data, ok := generate(typ, canonical(typ, v), zone, s.name); ok {
 				if items, isList := data.([]any); isList && len(items) > 2 {
 					long++
 				}
@@ -314,9 +314,9 @@ func TestDeterministic(t *testing.T) {
 	// Everything but LicenseInfo, whose counter moves with every request.
 	sections := func(typ indicator.Type) string {
 		var names []string
-		for _, s := range tip.NewCatalog().All(typ) {
-			if s.Name != tip.SectionLicense {
-				names = append(names, s.Name)
+		for _, s := range newCatalog()[typ] {
+			if s.name != sectionLicense {
+				names = append(names, s.name)
 			}
 		}
 		return strings.Join(names, ",")
