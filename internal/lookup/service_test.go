@@ -172,18 +172,23 @@ func newFixture(t testing.TB) *fixture {
 }
 
 // newFixtureOn builds a service on st, as a second replica sharing a store.
-func newFixtureOn(t testing.TB, st *mapStore) *fixture {
+// opts adjust the Options (locks, a writer, a wrapped upstream) before New.
+func newFixtureOn(t testing.TB, st *mapStore, opts ...func(*Options)) *fixture {
 	t.Helper()
 	clk := st.clock
 	cat := tip.NewCatalog()
 	ft := &fakeTIP{clock: clk, catalog: cat, zone: "Red", listSize: 25, absent: map[string]bool{}}
-	svc, err := New(Options{
+	o := Options{
 		Store: st, Upstream: ft, Catalog: cat,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer: prometheus.NewRegistry(),
 		TTL:        24 * time.Hour, GreyTTL: time.Hour, StaleFor: 168 * time.Hour,
 		DefaultLimit: 10, Now: clk.Now,
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	svc, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
