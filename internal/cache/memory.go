@@ -196,6 +196,19 @@ func (m *Memory) Close() error {
 	return nil
 }
 
+// Clear drops every entry and leaves the store open. The Guard empties its
+// fallback with it when the shared store comes back.
+func (m *Memory) Clear() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	clear(m.entries)
+	m.lru.Init()
+	m.bytes = 0
+}
+
 // Len is the number of entries held, including expired ones not yet
 // reclaimed.
 func (m *Memory) Len() int {

@@ -326,3 +326,22 @@ func BenchmarkMemorySet(b *testing.B) {
 		}
 	}
 }
+
+func TestMemoryClear(t *testing.T) {
+	m := cache.NewMemory(1 << 20)
+	mustSet(t, m, cache.Item{Key: "a", Value: []byte("A"), TTL: time.Hour}, cache.Item{Key: "b", Value: []byte("B"), TTL: time.Hour})
+	m.Clear()
+	if m.Len() != 0 || m.Bytes() != 0 {
+		t.Errorf("after Clear: Len %d, Bytes %d; want 0, 0", m.Len(), m.Bytes())
+	}
+	if got := present(t, m, "a", "b"); got != "" {
+		t.Errorf("after Clear: present %q, want none", got)
+	}
+	// The store stays open.
+	mustSet(t, m, cache.Item{Key: "c", Value: []byte("C"), TTL: time.Hour})
+	if got := present(t, m, "c"); got != "c" {
+		t.Errorf("Set after Clear: present %q, want c", got)
+	}
+	_ = m.Close()
+	m.Clear() // on a closed store: nothing to do, no panic
+}

@@ -56,6 +56,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
+	paused  bool          // cmd is frozen by Pause
 	exited  chan struct{} // closed when cmd has been waited for
 	output  *logbuf.Buffer
 	release func() // frees a database of the shared local Redis
@@ -140,6 +141,52 @@ func (s *Server) Start() {
 	if err := s.startProcess(); err != nil {
 		s.t.Fatalf("redistest: restart redis-server on port %d: %v", s.port, err)
 	}
+}
+
+// Pause freezes the redis-server with SIGSTOP to simulate a hung Redis: it
+// keeps its port, its connections and its data, and answers nothing until
+// Resume. Pausing a paused server does nothing. Like Stop it skips the test
+// when the Server does not own its process: a Redis named by
+// TIPGATE_TEST_REDIS_URL or the shared one on 127.0.0.1:6379 must never be
+// frozen, other tests and people use it.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if s.bin == "" {
+		s.t.Skip("redistest: Pause needs a redis-server this test started; this Redis is shared")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.t.Fatalf("redistest: Pause: the redis-server on port %d is stopped", s.port)
+	}
+	if s.paused {
+		return
+	}
+	if err := pauseProcess(s.cmd.Process); err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			s.t.Skip("redistest: Pause is supported on Linux only")
+		}
+		s.t.Fatalf("redistest: pause redis-server on port %d: %v", s.port, err)
+	}
+	s.paused = true
+}
+
+// Resume lets a paused redis-server run again, with all it held. Resuming a
+// running server does nothing; it skips the test as Pause does.
+func (s *Server) Resume() {
+	s.t.Helper()
+	if s.bin == "" {
+		s.t.Skip("redistest: Resume needs a redis-server this test started; this Redis is shared")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.paused {
+		return
+	}
+	if err := resumeProcess(s.cmd.Process); err != nil {
+		s.t.Fatalf("redistest: resume redis-server on port %d: %v", s.port, err)
+	}
+	s.paused = false
 }
 
 func (s *Server) useURL(raw string) {
@@ -274,10 +321,16 @@ func (s *Server) startProcess() error {
 	}
 }
 
-// kill stops the process and reaps it; s.mu must be held.
+// kill stops the process and reaps it; s.mu must be held. A paused process
+// is resumed first, so that no path (a failed kill included) can leave a
+// frozen redis-server holding its port.
 func (s *Server) kill() {
 	if s.cmd == nil {
 		return
+	}
+	if s.paused {
+		_ = resumeProcess(s.cmd.Process)
+		s.paused = false
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.exited

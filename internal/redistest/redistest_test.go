@@ -194,13 +194,92 @@ func TestEnvURL(t *testing.T) {
 	if n, err := s.Client().Exists(ctx, "left-over").Result(); err != nil || n != 0 {
 		t.Errorf("EXISTS left-over: got %d, %v; want 0 (flushed on start), nil", n, err)
 	}
-	inGoroutine(s.Stop)
-	if !strings.Contains(f.skipped, "shared") {
-		t.Errorf("Stop on a Redis it does not own: got skip %q, want a skip saying the Redis is shared", f.skipped)
+	for _, c := range []struct {
+		name string
+		call func()
+	}{{"Stop", s.Stop}, {"Pause", s.Pause}, {"Resume", s.Resume}} {
+		f.skipped = ""
+		inGoroutine(c.call)
+		if !strings.Contains(f.skipped, "shared") {
+			t.Errorf("%s on a Redis it does not own: got skip %q, want a skip saying the Redis is shared", c.name, f.skipped)
+		}
+		if err := ping(backing.Addr(), 200*time.Millisecond); err != nil {
+			t.Errorf("the named Redis after %s: PING got %v, want PONG (never stopped nor frozen)", c.name, err)
+		}
 	}
-	if err := ping(backing.Addr(), 200*time.Millisecond); err != nil {
-		t.Errorf("the named Redis after Stop: PING got %v, want PONG (never stopped)", err)
+}
+
+func TestPauseResume(t *testing.T) {
+	s := New(t)
+	ctx := context.Background()
+	if err := s.Client().Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
 	}
+	s.Pause()
+	if err := ping(s.Addr(), 200*time.Millisecond); err == nil {
+		t.Fatalf("PING while paused: got PONG, want no answer")
+	}
+	s.Pause() // pausing twice is harmless
+	s.Resume()
+	if err := ping(s.Addr(), time.Second); err != nil {
+		t.Fatalf("PING after Resume: got %v, want PONG", err)
+	}
+	if v, err := s.Client().Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Errorf("GET k after Resume: got %q, %v; want \"v\" (a pause keeps data), nil", v, err)
+	}
+	s.Resume() // resuming a running server does nothing
+	mustPing(t, s.Client())
+}
+
+// A paused server must not outlive its test, however the test ends with it.
+func TestPausedServerEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(s *Server, f *fakeTB)
+	}{
+		{"cleanup", func(_ *Server, f *fakeTB) { f.runCleanups() }},
+		{"Stop", func(s *Server, f *fakeTB) { s.Stop(); f.runCleanups() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeTB{TB: t}
+			var s *Server
+			inGoroutine(func() {
+				s = newServer(f, ownedConfig())
+				s.Pause()
+			})
+			if f.fatal != "" || f.skipped != "" {
+				t.Fatalf("start and pause: fatal %q, skipped %q", f.fatal, f.skipped)
+			}
+			s.mu.Lock()
+			exited := s.exited
+			s.mu.Unlock()
+			tt.end(s, f)
+			select {
+			case <-exited:
+			default:
+				t.Fatalf("the paused redis-server was not reaped")
+			}
+			if s.paused {
+				t.Errorf("paused flag still set after the server ended")
+			}
+			if err := ping(s.Addr(), 200*time.Millisecond); err == nil {
+				t.Errorf("PING to %s after the end: got PONG, want the server gone", s.Addr())
+			}
+		})
+	}
+}
+
+func TestStopStartAfterPause(t *testing.T) {
+	s := New(t)
+	s.Pause()
+	s.Stop()
+	s.Start()
+	if err := ping(s.Addr(), time.Second); err != nil {
+		t.Fatalf("PING after Pause, Stop, Start: got %v, want PONG", err)
+	}
+	s.Resume() // nothing is paused any more: does nothing
+	mustPing(t, s.Client())
 }
 
 func TestSharedFallback(t *testing.T) {

@@ -1,0 +1,346 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Backend is the store a Guard protects: the contract of cache.go, which
+// Redis and Memory implement. Guard implements it too, so a guarded store
+// goes wherever a store does.
+type Backend interface {
+	Get(ctx context.Context, keys []string) ([][]byte, error)
+	Set(ctx context.Context, items []Item) error
+	Delete(ctx context.Context, keys []string) error
+	Ping(ctx context.Context) error
+	Name() string
+	Close() error
+}
+
+// ErrUnavailable is returned by a Guard whose store is down, for a call it
+// could not serve from its fallback (or with no fallback at all). No I/O was
+// attempted.
+var ErrUnavailable = errors.New("cache: store is unreachable; not asking it again until a background probe succeeds")
+
+// Defaults of GuardOptions.
+const (
+	DefaultProbeInterval = 200 * time.Millisecond
+	DefaultProbeTimeout  = 250 * time.Millisecond
+)
+
+// GuardOptions configures NewGuard. Zero values mean the defaults.
+type GuardOptions struct {
+	// Fallback serves Get, Set and Delete while the store is down, so that a
+	// lookup repeated during an outage is answered in-process instead of
+	// asking TIP again. Give it a small bound: it holds only what the outage
+	// itself fetched. Nil means none: calls return ErrUnavailable instead.
+	Fallback *Memory
+	// ProbeInterval is the pause before each background Ping while the store
+	// is down.
+	ProbeInterval time.Duration
+	// ProbeTimeout bounds one background Ping.
+	ProbeTimeout time.Duration
+	// Logger receives one line per change of state. Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the Guard's metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Guard makes a store fail fast. The first call that fails for want of the
+// store (an I/O error or a deadline, not a reply the server sent nor the
+// caller's own cancellation) marks it down; from then on no call touches the
+// store: Get, Set and Delete go to the fallback, Ping returns
+// ErrUnavailable, each at in-process speed. A background prober Pings the
+// store and marks it up again when it answers. A hung Redis so costs one
+// read deadline once per outage instead of once per lookup, and a dead one
+// costs nothing per lookup.
+//
+// A Guard starts up without asking the store: the first failed call
+// detects an outage present at start-up.
+type Guard struct {
+	backend  Backend
+	fallback *Memory
+	interval time.Duration
+	timeout  time.Duration
+	log      *slog.Logger
+
+	upGauge prometheus.Gauge
+	changes prometheus.Counter
+
+	// state counts changes of state: even is up, odd is down. A call
+	// remembers the state it started in and may only mark that one down, so
+	// that a call that began before the store came back (a read stuck on a
+	// frozen Redis) cannot start a new outage when it finally fails.
+	state  atomic.Uint64
+	downAt atomic.Int64 // UnixNano of the last transition to down
+
+	closed     atomic.Bool
+	wake       chan struct{} // buffered (1): the store went down, probe it
+	stopCtx    context.Context
+	stop       context.CancelFunc
+	proberDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// NewGuard wraps backend, which the Guard then owns with o.Fallback: Close
+// closes both. It starts the prober, which sleeps until the store goes down.
+func NewGuard(backend Backend, o GuardOptions) (*Guard, error) {
+	if backend == nil {
+		return nil, errors.New("cache: NewGuard needs a backend")
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	g := &Guard{
+		backend:  backend,
+		fallback: o.Fallback,
+		interval: o.ProbeInterval,
+		timeout:  o.ProbeTimeout,
+		log:      o.Logger,
+		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tipgate_cache_store_up",
+			Help: "1 while the cache store answers, 0 while it is unreachable and lookups use the in-process fallback.",
+		}),
+		changes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tipgate_cache_store_state_changes_total",
+			Help: "Times the cache store was found unreachable or back.",
+		}),
+		wake:       make(chan struct{}, 1),
+		proberDone: make(chan struct{}),
+	}
+	if err := register(o.Registerer, g.upGauge, g.changes); err != nil {
+		return nil, err
+	}
+	g.upGauge.Set(1)
+	g.stopCtx, g.stop = context.WithCancel(context.Background())
+	go g.probe()
+	return g, nil
+}
+
+// Name reports the backend's name: the Guard is transparent to status and
+// metrics.
+func (g *Guard) Name() string { return g.backend.Name() }
+
+// Healthy reports whether calls go to the store (true) or, since a call
+// failed and no probe has succeeded yet, to the fallback (false).
+func (g *Guard) Healthy() bool { return isUp(g.state.Load()) }
+
+// Get reads from the store, or from the fallback while the store is down.
+func (g *Guard) Get(ctx context.Context, keys []string) ([][]byte, error) {
+	if err := g.usable(ctx); err != nil {
+		return nil, err
+	}
+	st := g.state.Load()
+	if !isUp(st) {
+		if g.fallback == nil {
+			return nil, ErrUnavailable
+		}
+		return g.fallback.Get(ctx, keys)
+	}
+	vals, err := g.backend.Get(ctx, keys)
+	g.observe(ctx, st, err)
+	return vals, err
+}
+
+// Set writes to the store, or to the fallback while the store is down. A
+// write that finds the store down also keeps its items in the fallback
+// (and still returns the error): they are what the outage's first miss
+// fetched, and asking TIP for them again is what the fallback is for.
+func (g *Guard) Set(ctx context.Context, items []Item) error {
+	if err := g.usable(ctx); err != nil {
+		return err
+	}
+	// An invalid batch is the caller's mistake: reject it here, before it
+	// could be read as the store failing.
+	if err := validateItems(items); err != nil {
+		return err
+	}
+	st := g.state.Load()
+	if !isUp(st) {
+		if g.fallback == nil {
+			return ErrUnavailable
+		}
+		return g.fallback.Set(ctx, items)
+	}
+	err := g.backend.Set(ctx, items)
+	if g.observe(ctx, st, err) && g.fallback != nil {
+		_ = g.fallback.Set(ctx, items)
+	}
+	return err
+}
+
+// Delete forgets the keys in the store. While the store is down it forgets
+// them in the fallback and still returns ErrUnavailable: the shared store
+// keeps them, and a purge must not report success for what it did not do.
+func (g *Guard) Delete(ctx context.Context, keys []string) error {
+	if err := g.usable(ctx); err != nil {
+		return err
+	}
+	st := g.state.Load()
+	if !isUp(st) {
+		if g.fallback != nil {
+			_ = g.fallback.Delete(ctx, keys)
+		}
+		return ErrUnavailable
+	}
+	err := g.backend.Delete(ctx, keys)
+	g.observe(ctx, st, err)
+	return err
+}
+
+// Ping asks the store while it is up; while it is down it returns
+// ErrUnavailable without I/O (the prober is asking already).
+func (g *Guard) Ping(ctx context.Context) error {
+	if err := g.usable(ctx); err != nil {
+		return err
+	}
+	st := g.state.Load()
+	if !isUp(st) {
+		return ErrUnavailable
+	}
+	err := g.backend.Ping(ctx)
+	g.observe(ctx, st, err)
+	return err
+}
+
+// Close stops the prober, waiting for it, then closes the store and the
+// fallback; later calls return ErrClosed. Closing twice returns the first
+// Close's result.
+func (g *Guard) Close() error {
+	g.closeOnce.Do(func() {
+		g.closed.Store(true)
+		g.stop() // also cancels a probe in flight
+		<-g.proberDone
+		g.closeErr = g.backend.Close()
+		if g.fallback != nil {
+			_ = g.fallback.Close()
+		}
+	})
+	return g.closeErr
+}
+
+// usable fails a call that must not reach the store: after Close, or when
+// the caller's context has already ended (which says nothing about the
+// store, so it must not be taken for an outage).
+func (g *Guard) usable(ctx context.Context) error {
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// observe marks the store down when err says it failed in state st, and
+// reports whether it did fail.
+func (g *Guard) observe(ctx context.Context, st uint64, err error) bool {
+	if !storeFailed(ctx, err) {
+		return false
+	}
+	g.markDown(st, err)
+	return true
+}
+
+// storeFailed tells an outage from errors the store is not to blame for.
+func storeFailed(ctx context.Context, err error) bool {
+	if err == nil || errors.Is(err, ErrClosed) {
+		return false
+	}
+	// The caller went away; its deadline passing, though, counts: it is what
+	// a frozen store looks like.
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return false
+	}
+	// The server answered (OOM, WRONGTYPE, READONLY...): it is reachable and
+	// answered fast, which is all the Guard is about. Marking it down would
+	// also flap, since its PING succeeds, with two log lines per probe.
+	var reply redis.Error
+	return !errors.As(err, &reply)
+}
+
+func (g *Guard) markDown(from uint64, err error) {
+	if !isUp(from) || !g.state.CompareAndSwap(from, from+1) {
+		return // not this call's to report: another one did, or it is stale
+	}
+	g.downAt.Store(time.Now().UnixNano())
+	// Empty what an earlier outage's last racing writes may have left.
+	g.clearFallback()
+	g.upGauge.Set(0)
+	g.changes.Inc()
+	if g.fallback != nil {
+		g.log.Warn("cache store unreachable; serving from the in-process fallback", "store", g.backend.Name(), "err", err)
+	} else {
+		g.log.Warn("cache store unreachable; lookups go on without a cache", "store", g.backend.Name(), "err", err)
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default: // the prober has a wake-up pending already
+	}
+}
+
+func (g *Guard) markUp(from uint64) {
+	if isUp(from) || !g.state.CompareAndSwap(from, from+1) {
+		return
+	}
+	// What the fallback holds was fetched during the outage, but other
+	// replicas may have written newer answers for the same keys to the
+	// shared store meanwhile (a refresh, a purge): kept here, the
+	// fallback's copies would shadow those when the next outage comes. The
+	// store is the truth again; the fallback starts empty.
+	g.clearFallback()
+	g.upGauge.Set(1)
+	g.changes.Inc()
+	down := time.Since(time.Unix(0, g.downAt.Load())).Round(time.Millisecond)
+	g.log.Info("cache store is back", "store", g.backend.Name(), "down_for", down.String())
+}
+
+func (g *Guard) clearFallback() {
+	if g.fallback != nil {
+		g.fallback.Clear()
+	}
+}
+
+// probe runs for the Guard's life: it sleeps until the store goes down,
+// then Pings it every interval until it answers.
+func (g *Guard) probe() {
+	defer close(g.proberDone)
+	timer := time.NewTimer(g.interval)
+	timer.Stop()
+	for {
+		select {
+		case <-g.stopCtx.Done():
+			return
+		case <-g.wake:
+		}
+		for st := g.state.Load(); !isUp(st); st = g.state.Load() {
+			timer.Reset(g.interval)
+			select {
+			case <-g.stopCtx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			ctx, cancel := context.WithTimeout(g.stopCtx, g.timeout)
+			err := g.backend.Ping(ctx)
+			cancel()
+			if err == nil {
+				g.markUp(st)
+			}
+		}
+	}
+}
+
+func isUp(state uint64) bool { return state%2 == 0 }
