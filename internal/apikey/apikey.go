@@ -334,3 +334,16 @@ func Generate() (string, error) {
 	}
 	return Prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
+
+// Names returns the keys' names in file order, for reports that list every
+// key (per-key budgets in /v1/status), including keys not used yet.
+func (kr *Keyring) Names() []string {
+	if kr == nil {
+		return nil
+	}
+	names := make([]string, len(kr.keys))
+	for i, e := range kr.keys {
+		names[i] = e.key.Name
+	}
+	return names
+}

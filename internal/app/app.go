@@ -21,10 +21,22 @@ import (
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/config"
+	"github.com/tipgate/tipgate/internal/coord"
 	"github.com/tipgate/tipgate/internal/httpapi"
+	"github.com/tipgate/tipgate/internal/localnet"
 	"github.com/tipgate/tipgate/internal/lookup"
 	"github.com/tipgate/tipgate/internal/tip"
+	"github.com/tipgate/tipgate/internal/upstream"
 )
+
+// fallbackBytes bounds the in-process store that answers while Redis is
+// unreachable, so that a lookup repeated during an outage costs one TIP
+// request, not one per call.
+const fallbackBytes = 32 << 20
+
+// writerDrainTimeout bounds how long shutdown waits for answers still being
+// written behind to reach the store.
+const writerDrainTimeout = 5 * time.Second
 
 // Version is the build's version, set by the linker (-X).
 var Version = "dev"
@@ -44,7 +56,9 @@ type App struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	store    store
+	guard    *cache.Guard // nil on the memory store
 	client   *tip.Client
+	upstream *upstreamPath
 	lookup   *lookup.Service
 	server   *http.Server
 	listener net.Listener
@@ -72,10 +86,14 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	}()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if a.store, err = openStore(cfg); err != nil {
-		return nil, err
+	var keys *apikey.Keyring
+	if cfg.Auth {
+		if keys, err = apikey.Load(cfg.APIKeys); err != nil {
+			return nil, fmt.Errorf("TIPGATE_API_KEYS_FILE %s: %w", cfg.APIKeysFile, err)
+		}
+	} else {
+		logger.Warn("API key authentication is OFF (TIPGATE_AUTH=off): every caller may look up, refresh and administer; use this only on a trusted network")
 	}
-	a.cleanups = append(a.cleanups, cleanup{"store", a.store.Close})
 
 	a.client, err = tip.New(tip.Config{
 		BaseURL:     cfg.TIPURL,
@@ -91,36 +109,85 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("TIP client: %w", err)
 	}
+	ns := lookup.Namespace(a.client.BaseURL())
+
+	var (
+		locks   lookup.Locks
+		writer  lookup.Writer
+		counter upstream.DayCounter = upstream.NewLocalCounter()
+	)
+	if cfg.RedisURL.Reveal() == "" {
+		a.store = cache.NewMemory(cfg.MemoryCacheBytes)
+		a.cleanups = append(a.cleanups, cleanup{"store", a.store.Close})
+	} else {
+		r, err := cache.OpenRedis(cfg.RedisURL.Reveal(), cache.RedisOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("TIPGATE_REDIS_URL: %w", err)
+		}
+		a.guard, err = cache.NewGuard(r, cache.GuardOptions{
+			Fallback:   cache.NewMemory(fallbackBytes),
+			Logger:     logger.With("component", "store"),
+			Registerer: a.registry,
+		})
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		a.store = a.guard
+		a.cleanups = append(a.cleanups, cleanup{"store", a.guard.Close})
+		// Replicas sharing this Redis coordinate through it: one TIP
+		// request per question across all of them, one daily budget. While
+		// the store is down they fall back to this process alone.
+		c := coord.NewRedis(r.Client(), coord.Options{
+			Namespace: ns,
+			Healthy:   a.guard.Healthy,
+			Logger:    logger.With("component", "coord"),
+		})
+		a.cleanups = append(a.cleanups, cleanup{"coordination", c.Close})
+		locks, counter = c, c
+		w, err := cache.NewWriter(a.guard, cache.WriterOptions{
+			Logger:     logger.With("component", "store"),
+			Registerer: a.registry,
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Drained before the store closes (cleanups run last first).
+		a.cleanups = append(a.cleanups, cleanup{"write-behind", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), writerDrainTimeout)
+			defer cancel()
+			return w.Close(ctx)
+		}})
+		writer = w
+	}
+
+	if a.upstream, err = buildUpstream(cfg, a.client, counter, keys.Names(), a.registry, logger); err != nil {
+		return nil, err
+	}
 
 	catalog := tip.NewCatalog()
 	a.lookup, err = lookup.New(lookup.Options{
 		Store:        a.store,
-		Upstream:     a.client,
+		Upstream:     a.upstream.head,
 		Catalog:      catalog,
+		Locks:        locks,
+		Writer:       writer,
+		Local:        localnet.New(cfg.LocalNets, cfg.LocalDomains),
+		Namespace:    ns,
 		Logger:       logger.With("component", "lookup"),
 		Registerer:   a.registry,
 		TTL:          cfg.CacheTTL,
 		GreyTTL:      cfg.CacheTTLGrey,
 		StaleFor:     cfg.CacheStale,
 		DefaultLimit: cfg.DefaultLimit,
-		FetchTimeout: cfg.TIPTimeout + 5*time.Second,
+		FetchTimeout: fetchTimeout(cfg),
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	var keys *apikey.Keyring
-	if cfg.Auth {
-		if keys, err = apikey.Load(cfg.APIKeys); err != nil {
-			return nil, fmt.Errorf("TIPGATE_API_KEYS_FILE %s: %w", cfg.APIKeysFile, err)
-		}
-	} else {
-		logger.Warn("API key authentication is OFF (TIPGATE_AUTH=off): every caller may look up, refresh and administer; use this only on a trusted network")
-	}
-
 	handler, err := httpapi.New(httpapi.Options{
 		Service:        a.lookup,
-		Catalog:        catalog,
 		Keys:           keys,
 		Ready:          a.ready,
 		Status:         a.status,
@@ -143,17 +210,6 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return a, nil
-}
-
-func openStore(cfg *config.Config) (store, error) {
-	if cfg.RedisURL.Reveal() == "" {
-		return cache.NewMemory(cfg.MemoryCacheBytes), nil
-	}
-	s, err := cache.OpenRedis(cfg.RedisURL.Reveal(), cache.RedisOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("TIPGATE_REDIS_URL: %w", err)
-	}
-	return s, nil
 }
 
 // Start binds the listen address. Serving begins with Serve.

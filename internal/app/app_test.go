@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -412,29 +413,54 @@ func TestTIPErrorsAreNotCached(t *testing.T) {
 		path := "/v1/lookup?indicator=orange.example.net&sections=DomainGeneralInfo"
 		cases := []struct {
 			status     int
+			attempts   int64 // TIP requests the failing lookup makes: transient failures are retried
 			wantStatus int
 			wantType   string
 		}{
-			{503, http.StatusBadGateway, "tip-unavailable"},
-			{401, http.StatusBadGateway, "tip-unauthorized"},
-			{403, http.StatusBadGateway, "tip-forbidden"},
-			{400, http.StatusBadRequest, "tip-bad-request"},
+			{503, 3, http.StatusBadGateway, "tip-unavailable"},
+			{401, 1, http.StatusBadGateway, "tip-unauthorized"},
+			{403, 1, http.StatusBadGateway, "tip-forbidden"},
+			{400, 1, http.StatusBadRequest, "tip-bad-request"},
 		}
+		var want int64
 		for _, c := range cases {
-			g.sim.Inject(tipsim.Fault{Status: c.status, Times: 1})
+			g.sim.Inject(tipsim.Fault{Status: c.status, Times: int(c.attempts)})
+			before := g.sim.Requests()
 			r := g.do(http.MethodGet, path, g.keys["siem"], nil)
 			if r.status != c.wantStatus || r.header.Get("Content-Type") != "application/problem+json" || r.str("type") != c.wantType || r.str("detail") == "" {
 				t.Fatalf("TIP %d: got %d %s %s, want %d %s problem", c.status, r.status, r.header.Get("Content-Type"), r.raw, c.wantStatus, c.wantType)
 			}
+			if got := g.sim.Requests() - before; got != c.attempts {
+				t.Fatalf("TIP %d: %d TIP requests, want %d", c.status, got, c.attempts)
+			}
+			want += c.attempts
 		}
 		ok := g.lookup(path)
 		if ok.str("cache") != "miss" || ok.str("zone") != "Orange" {
 			t.Fatalf("after the errors: %s, want a miss", ok.raw)
 		}
-		if got := g.sim.Requests(); got != int64(len(cases)+1) {
-			t.Fatalf("TIP requests = %d, want %d: no error may be cached", got, len(cases)+1)
+		if got := g.sim.Requests(); got != want+1 {
+			t.Fatalf("TIP requests = %d, want %d: no error may be cached", got, want+1)
 		}
 	})
+}
+
+// A TIP that fails once with a transient error costs the caller nothing
+// but a retry: the lookup answers 200, and TIP saw two requests.
+func TestTransientFailureIsRetried(t *testing.T) {
+	for _, status := range []int{500, 429} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			g := startGateway(t, "memory", nil)
+			g.sim.Inject(tipsim.Fault{Status: status, Times: 1})
+			r := g.lookup("/v1/lookup?indicator=red.retry.example.com&sections=DomainGeneralInfo")
+			if r.str("cache") != "miss" || r.str("zone") != "Red" {
+				t.Fatalf("lookup after one TIP %d = %s, want a Red miss", status, r.raw)
+			}
+			if got := g.sim.Requests(); got != 2 {
+				t.Fatalf("TIP requests = %d, want 2 (the failure and its retry)", got)
+			}
+		})
+	}
 }
 
 func TestNotFoundIsCachedGrey(t *testing.T) {
@@ -534,7 +560,7 @@ func TestStatusReportsQuotaAndCertificate(t *testing.T) {
 	if quota["DayRequests"] != float64(1) || quota["DayQuota"] == nil || cert["subject"] == nil || cert["not_after"] == nil || health["status"] != "ok" {
 		t.Fatalf("status = %s", r.raw)
 	}
-	g.sim.Inject(tipsim.Fault{Status: 503, Times: 1})
+	g.sim.Inject(tipsim.Fault{Status: 503, Times: 3}) // every attempt of one lookup
 	g.do(http.MethodGet, "/v1/lookup?indicator=green.other.example.com", g.keys["siem"], nil)
 	r = g.do(http.MethodGet, "/v1/status", g.keys["ops"], nil)
 	tipStatus, _ = r.body["tip"].(map[string]any)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/upstream"
 )
 
 // storeProbeTimeout keeps readiness and status answers quick when the store
@@ -63,6 +63,21 @@ type tipStatus struct {
 	Certificate *certStatus  `json:"certificate,omitempty"`
 	Quota       *quotaStatus `json:"quota,omitempty"`
 	Health      healthStatus `json:"health"`
+	// Breaker is the circuit breaker's state: closed, open or half-open.
+	Breaker string `json:"breaker"`
+	// InFlight is how many TIP requests this process has in flight now.
+	InFlight int          `json:"in_flight"`
+	Budget   budgetStatus `json:"budget"`
+}
+
+// budgetStatus is today's (UTC) count of TIP requests against the daily
+// budgets, across every replica sharing the store.
+type budgetStatus struct {
+	Day      string         `json:"day"`
+	Requests int            `json:"requests"`
+	Limit    int            `json:"limit"` // 0: no gateway budget
+	Keys     map[string]int `json:"keys"`
+	Error    string         `json:"error,omitempty"`
 }
 
 // healthStatus is how TIP answered lately: "unknown" before the first
@@ -101,14 +116,24 @@ func (a *App) status(ctx context.Context) any {
 			Expired:  time.Now().After(c.NotAfter),
 		}
 	}
-	s.TIP.Health = upstreamHealth(a.lookup.Health())
-	if l, at := a.lookup.License(); l != nil {
+	s.TIP.Health = upstreamHealth(a.upstream.observe.Health())
+	if l, at := a.upstream.observe.License(); l != nil {
 		s.TIP.Quota = &quotaStatus{DayRequests: l.DayRequests, DayQuota: l.DayQuota, ReportedAt: at.UTC()}
+	}
+	s.TIP.Breaker = a.upstream.breaker.State()
+	s.TIP.InFlight = a.upstream.limit.InFlight()
+	c, err := a.upstream.budget.Counts(ctx)
+	s.TIP.Budget = budgetStatus{Day: c.Day, Requests: c.Total, Limit: c.Budget, Keys: c.Keys}
+	if s.TIP.Budget.Keys == nil {
+		s.TIP.Budget.Keys = map[string]int{}
+	}
+	if err != nil {
+		s.TIP.Budget.Error = "the day's counts could not be read: " + err.Error()
 	}
 	return s
 }
 
-func upstreamHealth(h lookup.Health) healthStatus {
+func upstreamHealth(h upstream.Health) healthStatus {
 	out := healthStatus{Status: "unknown", LastError: h.LastError}
 	if !h.LastSuccess.IsZero() {
 		out.LastSuccess = &h.LastSuccess

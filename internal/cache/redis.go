@@ -327,3 +327,8 @@ func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
 func RouteRedisLogs(l *slog.Logger) {
 	redis.SetLogger(redisLogger{l})
 }
+
+// Client is the store's go-redis client, for the components that coordinate
+// replicas over the same Redis (fetch locks, the daily budget). The store
+// still owns it and closes it.
+func (r *Redis) Client() redis.UniversalClient { return r.client }

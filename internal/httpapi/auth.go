@@ -67,7 +67,9 @@ func (s *server) require(role apikey.Role) func(http.Handler) http.Handler {
 						key.Name, role, r.Method, r.URL.Path)))
 				return
 			}
-			next.ServeHTTP(w, r)
+			// The key travels with the request so that the upstream layers
+			// can charge its TIP requests to its own daily budget.
+			next.ServeHTTP(w, r.WithContext(apikey.NewContext(r.Context(), key)))
 		})
 	}
 }

@@ -197,7 +197,7 @@ func tipProblem(e *lookup.UpstreamError) problem {
 	case lookup.KindBudgetSpent:
 		p.Status = http.StatusServiceUnavailable
 		p.Title = "TIP budget spent"
-		p.Detail = strings.TrimSuffix(e.Detail, ".") + ", so tipgate did not ask TIP," + noCache + "; try again after 00:00 UTC (Retry-After), or ask the operator to raise the budget."
+		p.Detail = "tipgate did not ask TIP because " + strings.TrimSuffix(e.Detail, ".") + ". Nothing cached answers every requested section instead; try again after Retry-After, or ask the operator to raise the budget."
 	case lookup.KindUnavailable:
 		p.Title = "TIP is unavailable"
 		if e.Refused {
