@@ -157,7 +157,9 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 		}
 		lock, lockLimit := key, limit
 		release, holder, err := s.locks.Acquire(ctx, lock, lockLimit)
-		if err == nil && release == nil && holder < limit {
+		// holder 0 means the lock vanished between our take and our read
+		// of it: the Wait below returns at once and we look again.
+		if err == nil && release == nil && holder > 0 && holder < limit {
 			// The holder's answer will not hold enough records for us; the
 			// question's second lock fetches the most records, so that no
 			// third fetch is ever needed.
