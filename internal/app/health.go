@@ -46,7 +46,9 @@ func (a *App) probeStore(ctx context.Context) dependency {
 	ctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
 	defer cancel()
 	if err := a.store.Ping(ctx); err != nil {
-		return dependency{Status: "degraded", Backend: a.store.Name(), Detail: "the store does not answer; lookups go straight to TIP: " + err.Error()}
+		// The cause (an address, a WRONGPASS) is in the log, not in this
+		// unauthenticated answer.
+		return dependency{Status: "degraded", Backend: a.store.Name(), Detail: "the store does not answer; lookups are served through TIP and an in-process fallback cache until it does"}
 	}
 	return dependency{Status: "ok", Backend: a.store.Name()}
 }

@@ -76,11 +76,24 @@ type Writer struct {
 
 	lastLog    atomic.Int64 // UnixNano of the last error line
 	suppressed atomic.Int64 // errors not logged since then
+
+	// pending holds the values of writes not yet finished, so that this
+	// process reads its own answers before the store has them: without
+	// it, a lookup right after a miss would miss again and ask TIP twice.
+	pmu     sync.Mutex
+	pending map[string]pendingValue
+	seq     uint64
+}
+
+type pendingValue struct {
+	value []byte
+	seq   uint64 // tells a later write of the same key from this one
 }
 
 type queuedWrite struct {
 	items []Item
 	done  func()
+	seq   uint64
 }
 
 // NewWriter starts o.Workers workers writing to setter.
@@ -114,6 +127,7 @@ func NewWriter(setter Setter, o WriterOptions) (*Writer, error) {
 		}),
 		queue:   make(chan queuedWrite, o.Queue),
 		drained: make(chan struct{}),
+		pending: map[string]pendingValue{},
 	}
 	w.queueLen = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tipgate_cache_write_behind_queue",
@@ -136,7 +150,7 @@ func NewWriter(setter Setter, o WriterOptions) (*Writer, error) {
 // is full, or after Close, Write writes in the caller and returns after
 // done.
 func (w *Writer) Write(items []Item, done func()) {
-	job := queuedWrite{items: items, done: done}
+	job := queuedWrite{items: items, done: done, seq: w.hold(items)}
 	w.mu.RLock()
 	if !w.closed {
 		select {
@@ -195,6 +209,7 @@ func (w *Writer) work() {
 			// Close gave up waiting: empty the queue without writing.
 			w.dropped.Add(1)
 			w.errs.Inc()
+			w.release(job)
 			if job.done != nil {
 				job.done()
 			}
@@ -211,8 +226,48 @@ func (w *Writer) write(parent context.Context, job queuedWrite) {
 	if err != nil {
 		w.failed(err)
 	}
+	w.release(job)
 	if job.done != nil {
 		job.done()
+	}
+}
+
+// hold makes items readable through Pending until their write is over.
+func (w *Writer) hold(items []Item) uint64 {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	w.seq++
+	for _, it := range items {
+		w.pending[it.Key] = pendingValue{value: it.Value, seq: w.seq}
+	}
+	return w.seq
+}
+
+// release forgets a finished write's values, unless a later write of the
+// same key holds it now.
+func (w *Writer) release(job queuedWrite) {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	for _, it := range job.items {
+		if p, ok := w.pending[it.Key]; ok && p.seq == job.seq {
+			delete(w.pending, it.Key)
+		}
+	}
+}
+
+// Pending fills in vals[i], for each keys[i] whose write has not finished,
+// with the value being written (newer than anything the store holds).
+// vals must have one element per key.
+func (w *Writer) Pending(keys []string, vals [][]byte) {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	if len(w.pending) == 0 {
+		return
+	}
+	for i, k := range keys {
+		if p, ok := w.pending[k]; ok {
+			vals[i] = p.value
+		}
 	}
 }
 

@@ -287,3 +287,37 @@ func TestWriterOverAGuardedRedisThatIsDown(t *testing.T) {
 		t.Errorf("calls that reached the store: got %d, want 1 (the detecting Get)", n)
 	}
 }
+
+// A value being written behind is readable through Pending until its write
+// is over, so the process that fetched it never asks TIP for it twice; a
+// later write of the same key is not undone by the earlier one finishing.
+func TestWriterPendingShowsUnfinishedWrites(t *testing.T) {
+	set := newRecSetter()
+	e := newWriterEnv(t, set, cache.WriterOptions{Workers: 1})
+	pending := func(keys ...string) []string {
+		vals := make([][]byte, len(keys))
+		e.w.Pending(keys, vals)
+		out := make([]string, len(vals))
+		for i, v := range vals {
+			out[i] = string(v)
+		}
+		return out
+	}
+	held := make(chan struct{})
+	e.w.Write([]cache.Item{{Key: "hold", Value: []byte("h1"), TTL: time.Hour}, {Key: "k", Value: []byte("v1"), TTL: time.Hour}}, func() { close(held) })
+	<-set.entered
+	if got := pending("hold", "k", "absent"); got[0] != "h1" || got[1] != "v1" || got[2] != "" {
+		t.Fatalf("while the write is held: Pending = %q, want [h1 v1 \"\"]", got)
+	}
+	second := make(chan struct{})
+	e.w.Write([]cache.Item{{Key: "k", Value: []byte("v2"), TTL: time.Hour}}, func() { close(second) })
+	if got := pending("k"); got[0] != "v2" {
+		t.Fatalf("after a second write of k: Pending = %q, want v2", got)
+	}
+	set.let()
+	<-held
+	<-second
+	if got := pending("hold", "k"); got[0] != "" || got[1] != "" {
+		t.Fatalf("after both writes: Pending = %q, want nothing", got)
+	}
+}

@@ -539,6 +539,10 @@ func TestLockReleasedAfterStore(t *testing.T) {
 				if got := events.list(); len(got) != 0 || locks.heldCount() != 1 {
 					t.Fatalf("with the write pending: events %v, %d locks held; want none and A's lock", got, locks.heldCount())
 				}
+				// A reads its own pending answer: a hit, no second TIP call.
+				if o := await(t, a.start(context.Background(), req)); o.err != nil || o.res.Cache != CacheHit {
+					t.Fatalf("A again with its write pending = %+v, %v; want a hit", o.res, o.err)
+				}
 				// B, on another replica, waits for the write rather than asking TIP.
 				fromB := b.start(context.Background(), req)
 				waitFor(t, "replica B waits on the lock", func() bool { return locks.waitCount() == 1 })
@@ -789,21 +793,48 @@ func (e *eventLog) list() []string {
 	return slices.Clone(e.ev)
 }
 
-// gatedWriter is a Writer whose writes wait until letGo.
+// gatedWriter is a Writer whose writes wait until letGo; like
+// cache.Writer, it shows its pending values to its own process.
 type gatedWriter struct {
 	store   *mapStore
 	log     *eventLog
 	proceed chan struct{}
 	once    sync.Once
+
+	mu      sync.Mutex
+	pending map[string][]byte
 }
 
 func (w *gatedWriter) Write(items []cache.Item, done func()) {
+	w.mu.Lock()
+	if w.pending == nil {
+		w.pending = map[string][]byte{}
+	}
+	for _, it := range items {
+		w.pending[it.Key] = it.Value
+	}
+	w.mu.Unlock()
 	go func() {
 		<-w.proceed
 		_ = w.store.Set(context.Background(), items)
+		w.mu.Lock()
+		for _, it := range items {
+			delete(w.pending, it.Key)
+		}
+		w.mu.Unlock()
 		w.log.add("write")
 		done()
 	}()
+}
+
+func (w *gatedWriter) Pending(keys []string, vals [][]byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, k := range keys {
+		if v, ok := w.pending[k]; ok {
+			vals[i] = v
+		}
+	}
 }
 
 func (w *gatedWriter) letGo() { w.once.Do(func() { close(w.proceed) }) }

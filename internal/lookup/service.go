@@ -55,6 +55,9 @@ type Locks interface {
 // does not wait for the store, and done runs once the write is over.
 type Writer interface {
 	Write(items []cache.Item, done func())
+	// Pending fills in vals[i] with the value of keys[i] still being
+	// written, so that this process reads its own answers at once.
+	Pending(keys []string, vals [][]byte)
 }
 
 // Local says which indicators are the organisation's own and must never be

@@ -29,7 +29,10 @@ func (s *Service) read(ctx context.Context, ind indicator.Indicator, sections []
 	if err != nil {
 		s.metrics.storeErrors.WithLabelValues("get").Inc()
 		s.log.DebugContext(ctx, "cache read failed; asking TIP directly", "err", err)
-		return view{}
+		vals = make([][]byte, len(keys))
+	}
+	if s.writer != nil {
+		s.writer.Pending(keys, vals)
 	}
 	decode := func(i int) *entry {
 		if i >= len(vals) || vals[i] == nil {
