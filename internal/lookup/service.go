@@ -209,7 +209,7 @@ func (s *Service) Lookup(ctx context.Context, req Request) (*Result, error) {
 		return nil, s.notCached(ctx, req, v)
 	}
 	state := CachePartial
-	if len(have) == 0 || v.zone == nil || !fresh(v.zone, now) {
+	if len(have) == 0 {
 		state = CacheMiss
 	}
 	res, err := s.fetch(ctx, req, missing, have, state)
