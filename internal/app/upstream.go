@@ -35,12 +35,13 @@ type upstreamPath struct {
 // buildUpstream wraps the TIP client, innermost first, in the order of
 // internal/upstream's package doc:
 //
-//	breaker -> retry -> limit -> budget -> observe -> *tip.Client
+//	breaker -> retry -> pace -> limit -> budget -> observe -> *tip.Client
 //
 // The breaker judges a whole fetch after its retries and, once open, costs
-// nothing; retries wait outside the concurrency slots; the budget counts
-// only requests about to be sent, each retry included; observe sees every
-// real exchange with TIP and nothing tipgate refused.
+// nothing; retries and TIP's Retry-After are waited out outside the
+// concurrency slots; the budget counts only requests about to be sent,
+// each retry included; observe sees every real exchange with TIP and
+// nothing tipgate refused.
 func buildUpstream(cfg *config.Config, client *tip.Client, counter upstream.DayCounter, keyNames []string, reg prometheus.Registerer, logger *slog.Logger) (*upstreamPath, error) {
 	log := logger.With("component", "tip")
 	var (
@@ -60,7 +61,11 @@ func buildUpstream(cfg *config.Config, client *tip.Client, counter upstream.DayC
 	if p.limit, err = upstream.NewLimit(p.budget, reg, log, upstream.LimitOptions{Concurrency: cfg.TIPConcurrency}); err != nil {
 		return nil, err
 	}
-	retry, err := upstream.NewRetry(p.limit, reg, log, upstream.RetryOptions{Attempts: tipAttempts, Base: tipBackoff, Cap: tipBackoffCap})
+	pace, err := upstream.NewPace(p.limit, reg, log, upstream.PaceOptions{MaxWait: tipBackoffCap})
+	if err != nil {
+		return nil, err
+	}
+	retry, err := upstream.NewRetry(pace, reg, log, upstream.RetryOptions{Attempts: tipAttempts, Base: tipBackoff, Cap: tipBackoffCap})
 	if err != nil {
 		return nil, err
 	}

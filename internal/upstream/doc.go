@@ -3,7 +3,7 @@
 // cache or of HTTP. internal/app wires them around the *tip.Client, outermost
 // first:
 //
-//	breaker -> retry -> limit -> budget -> observe -> *tip.Client
+//	breaker -> retry -> pace -> limit -> budget -> observe -> *tip.Client
 //
 // Each layer, and why it sits where it does:
 //
@@ -13,6 +13,9 @@
 //     logical fetch after its retries, and an open breaker costs nothing.
 //   - Retry repeats transient failures with capped exponential backoff and
 //     full jitter, honouring Retry-After, within the caller's deadline.
+//   - Pace makes every caller honour TIP's last Retry-After, not only the
+//     one that got the 429: no request goes out before it passes; callers
+//     that cannot wait that long are refused at once (stale data, if any).
 //   - Limit bounds the TIP requests in flight per process; callers beyond it
 //     queue within their deadline. Inside retry, so a backoff sleep holds no
 //     slot.
