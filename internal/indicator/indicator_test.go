@@ -46,6 +46,7 @@ func TestParseValid(t *testing.T) {
 		{"domain IDN ideographic full stop", "例子。中国", "", Indicator{Domain, "xn--fsqu00a.xn--fiqs8s"}},
 		{"domain punycode kept", "XN--MNCHEN-3YA.DE", "", Indicator{Domain, "xn--mnchen-3ya.de"}},
 		{"domain underscore", "_dmarc.example.com", "", Indicator{Domain, "_dmarc.example.com"}},
+		{"domain inner hyphen", "a-b.example.com", "", Indicator{Domain, "a-b.example.com"}},
 		{"domain CDN hyphens", "r3---sn-apo3qvuoxuxbt-j5pe.googlevideo.com", "", Indicator{Domain, "r3---sn-apo3qvuoxuxbt-j5pe.googlevideo.com"}},
 		{"domain defanged brackets", "evil[.]example[.]com", "", Indicator{Domain, "evil.example.com"}},
 		{"domain defanged parens and braces", "evil(.)example{.}com", "", Indicator{Domain, "evil.example.com"}},
@@ -87,7 +88,12 @@ func TestParseValid(t *testing.T) {
 		{"url path encoded slash decoded", "https://example.com/a%2Fb", "", Indicator{URL, "example.com/a/b"}},
 		{"url path space", "https://example.com/my%20file.pdf", "", Indicator{URL, "example.com/my file.pdf"}},
 		{"url path raw space", "https://example.com/my file.pdf", "", Indicator{URL, "example.com/my file.pdf"}},
-		{"url path encoded dots resolved", "https://example.com/a/%2e%2e/b", "", Indicator{URL, "example.com/b"}},
+		{"url path encoded dots are data", "https://example.com/a/%2e%2e/b", "", Indicator{URL, "example.com/a/%2E%2E/b"}},
+		{"url path half-encoded dots are data", "https://example.com/a/.%2E/b", "", Indicator{URL, "example.com/a/%2E%2E/b"}},
+		{"url path encoded dot is data", "https://example.com/a/%2e", "", Indicator{URL, "example.com/a/%2E"}},
+		{"url path dots around encoded slashes", "https://example.com/a/b/..%2F../c", "", Indicator{URL, "example.com/a/b/%2E%2E/%2E%2E/c"}},
+		{"url path literal dots before encoded ones", "https://example.com/a/b/../%2e%2e/c", "", Indicator{URL, "example.com/a/%2E%2E/c"}},
+		{"url path dots inside a segment kept", "https://example.com/a/..b/c..", "", Indicator{URL, "example.com/a/..b/c.."}},
 		{"url path above root", "https://example.com/../../a", "", Indicator{URL, "example.com/a"}},
 		{"url path dot keeps slash before query", "https://example.com/a/.?x=1", "", Indicator{URL, "example.com/a/?x=1"}},
 		{"url path encoded question mark", "https://example.com/a%3Fb", "", Indicator{URL, "example.com/a%3Fb"}},
@@ -105,6 +111,7 @@ func TestParseValid(t *testing.T) {
 		{"url hex host", "http://0x7F.1/", "", Indicator{URL, "127.0.0.1"}},
 		{"url empty port", "http://example.com:/x", "", Indicator{URL, "example.com/x"}},
 		{"url underscore host", "http://_sip._tcp.example.com/", "", Indicator{URL, "_sip._tcp.example.com"}},
+		{"url underscore and inner hyphen host", "http://a_b-c.com/", "", Indicator{URL, "a_b-c.com"}},
 		{"url localhost", "http://localhost/", "", Indicator{URL, "localhost"}},
 		{"url many www", "http://www.www.example.com/", "", Indicator{URL, "example.com"}},
 		{"url host is www.com", "http://www.com/", "", Indicator{URL, "com"}},
@@ -194,6 +201,40 @@ func TestURLWorkedExamples(t *testing.T) {
 	}
 }
 
+// TestURLDotSegmentsBeforeDecoding holds tip-api.md §6 rules 1 and 13 in
+// their order: dot segments are resolved first and percent-decoding comes
+// last, so an escaped dot segment is a path segment named "..", never a step
+// up. The reference tool writes such a segment as a literal ".." (ref); the
+// Value keeps it encoded (want), so that neither parsing the Value again nor
+// TIP's own normalisation of it reads it as a step up. Decoded once, the
+// Value is the reference tool's output.
+func TestURLDotSegmentsBeforeDecoding(t *testing.T) {
+	tests := []struct {
+		in, want, ref string
+	}{
+		{"http://a.com/%2e%2e/%2e%2e/", "a.com/%2E%2E/%2E%2E", "a.com/../.."},
+		{"http://x.com/..%2f..%2fapi%2fhash", "x.com/%2E%2E/%2E%2E/api/hash", "x.com/../../api/hash"},
+		{"http://x.com/a/%2E%2E/b/../c", "x.com/a/%2E%2E/c", "x.com/a/../c"},
+		{"http://x.com/a/./%2e/?q=1", "x.com/a/%2E/?q=1", "x.com/a/./?q=1"},
+		{"http://x.com/%2e%2e%2f%2fa", "x.com/%2E%2E/a", "x.com/../a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := Parse(tt.in, URL)
+			if err != nil {
+				t.Fatalf("Parse(%q, url) error: %v", tt.in, err)
+			}
+			if want := (Indicator{URL, tt.want}); got != want {
+				t.Fatalf("Parse(%q, url) = %v, want %v", tt.in, got, want)
+			}
+			if d := percentDecode(got.Value); d != tt.ref {
+				t.Errorf("value %q decoded once is %q, want the reference tool's %q", got.Value, d, tt.ref)
+			}
+			checkIdempotent(t, got)
+		})
+	}
+}
+
 func TestParseInvalid(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -265,6 +306,16 @@ func TestParseInvalid(t *testing.T) {
 		{"domain IDN disallowed rune", "exa\ue000mple.com", Domain, Domain, "is not a valid domain"},
 		{"domain looser refang is not applied", "evil dot com", "", "", "is not a file hash"},
 		{"domain half-defanged", "evil[.com", "", Domain, `contains '['`},
+		{"domain leading hyphen", "-x.com", "", Domain, `label "-x" that starts with a hyphen`},
+		{"domain trailing hyphen", "x-.com", "", Domain, `label "x-" that ends with a hyphen`},
+		{"domain trailing hyphen explicit", "x-.com", Domain, Domain, "no label may start or end with one"},
+		{"domain hyphen on the tld", "x.com-", Domain, Domain, `label "com-" that ends with a hyphen`},
+		{"domain only a hyphen", "a.-.com", "", Domain, `label "-" that starts with a hyphen`},
+		{"domain underscore and trailing hyphen", "a_b-.com", "", Domain, `label "a_b-" that ends with a hyphen`},
+		{"domain IDN trailing hyphen", "münchen-.de", "", Domain, `label "münchen- (xn--mnchen--n2a)" that ends with a hyphen`},
+		{"domain IDN leading hyphen", "-münchen.de", Domain, Domain, "starts with a hyphen"},
+		{"domain punycode of a leading hyphen", "xn---mnchen-o2a.de", "", Domain, `label "-münchen (xn---mnchen-o2a)" that starts with a hyphen`},
+		{"domain full-width hyphen mapped", "x\uff0d.com", "", Domain, `label "x-" that ends with a hyphen`},
 
 		// URLs.
 		{"url ipv6 host", "http://[2001:db8::1]/", "", URL, "IPv6"},
@@ -287,6 +338,13 @@ func TestParseInvalid(t *testing.T) {
 		{"url query control char", "http://example.com/?a=%0D%0A", "", URL, "query contains a control character (U+000D)"},
 		{"url too long", "http://example.com/" + strings.Repeat("a", MaxURLLength), "", URL, "at most 2000"},
 		{"url javascript", "javascript:alert(1)", URL, URL, "port"},
+		{"url host leading hyphen", "http://-x.com/", "", URL, `its host has a label "-x" that starts with a hyphen`},
+		{"url host trailing hyphen", "http://x-.com/", "", URL, `its host has a label "x-" that ends with a hyphen`},
+		{"url host underscore and trailing hyphen", "http://a_b-.com/", "", URL, `its host has a label "a_b-" that ends with a hyphen`},
+		{"url explicit hyphen domain", "-x.com", URL, URL, "starts with a hyphen"},
+		{"url host www then hyphen", "http://www.-x.com/a", "", URL, "starts with a hyphen"},
+		{"url host percent-encoded hyphen", "http://x%2D.com/", "", URL, "ends with a hyphen"},
+		{"url idn error echo bounded", strings.Repeat("0", 500) + "\u0677#", "", URL, "internationalised"},
 		{"url idn host invalid", "http://exa\ue000mple.com/", URL, URL, "internationalised"},
 	}
 	for _, tt := range tests {
@@ -436,6 +494,8 @@ func FuzzParse(f *testing.F) {
 		"hxxps[:]//www[.]Example.com:8443/A//b/../c/?Q=1&Q=2#F", "http://user:p%40ss@example.com/%2e%2e/%2F?a=%00%2500+b",
 		"localhost:8080/admin", "http://0x7f.1/", "http://[::1]/", "example.com/a%3F%23%5B.%5D%20", "example.com/%E9%E2%80%8B",
 		"mailto:a@b.c", "//a//b", "http:\\\\x.y\\z", "www.www.example.com/?",
+		"http://a.com/%2e%2e/%2e%2e/", "http://x.com/..%2f..%2fapi%2fhash", "x.com/a/./.%2E/%2e/b/../?q", "-x.com", "http://a_b-.com/",
+		"xn---mnchen-o2a.de",
 	} {
 		for _, typ := range append(Types(), "") {
 			f.Add(s, string(typ))

@@ -11,15 +11,20 @@ import (
 // url normalises a URL by Kaspersky's published rules (tip-api.md §6): no
 // scheme, credentials, port or fragment; host in punycode, lower case,
 // without a trailing dot or a leading "www.", numeric IPv4 forms as dotted
-// decimal; path and query percent-decoded once and lower-cased, "." and ".."
-// resolved, repeated slashes collapsed, the trailing slash dropped unless a
-// query follows it; the query keeps its order and duplicates, and %00 in it
-// is dropped.
+// decimal; in the path "." and ".." resolved first, then the path and query
+// percent-decoded once, lower-cased and repeated slashes collapsed, the
+// trailing slash dropped unless a query follows it; the query keeps its
+// order and duplicates, and %00 in it is dropped.
 //
-// Two departures from the reference tool keep the result idempotent, so that
-// the Value is a stable cache key: dot segments and repeated slashes are
-// resolved again after decoding (the tool leaves "%2e%2e" as a literal ".."),
-// and a leading "www." is dropped as often as it appears, not once.
+// Decoding comes last, as in the reference tool, so that an escaped dot
+// segment is data and not a step up: "/%2e%2e/" and "..%2f" name a path
+// segment "..", never the parent. TIP receives the Value as one escaped path
+// segment and normalises it again, so a decoded dot segment must not turn
+// into a step up there or when the Value is parsed again: it stays
+// percent-encoded ("%2E%2E") in the Value, like the other characters the
+// Value keeps encoded (see writeData). That, and dropping a leading "www."
+// as often as it appears rather than once, keep the result idempotent, so
+// that the Value is a stable cache key.
 func (p parser) url() (Indicator, *Error) {
 	rest, _ := splitScheme(p.s)
 	rest = strings.TrimLeft(rest, `/\`)
@@ -113,16 +118,18 @@ func urlHost(a string) (string, string) {
 	return h, ""
 }
 
-// urlPath decodes, lower-cases and cleans a path ("" or starting with "/").
+// urlPath cleans, then decodes and lower-cases a path ("" or starting with
+// "/"). Only literal "." and ".." segments are resolved: those that come out
+// of decoding are data (tip-api.md §6, rule 13).
 func urlPath(raw string) (string, string) {
 	if raw == "" {
 		return "", ""
 	}
-	d := percentDecode(raw)
+	d := percentDecode(cleanPath(collapseSlashes(raw)))
 	if r, ok := firstControl(d); ok {
 		return "", fmt.Sprintf("its path contains a control character (%U) once percent-decoded", r)
 	}
-	return cleanPath(collapseSlashes(lower(d))), ""
+	return collapseSlashes(lower(d)), ""
 }
 
 // urlQuery decodes and lower-cases a query, keeping its order and duplicates.
@@ -188,13 +195,23 @@ func cleanPath(p string) string {
 
 // writeData writes decoded path or query text, percent-encoding what would be
 // read differently if the Value were parsed again: a '%' that starts an
-// escape, '#' (and '?' in the path), the bracket that opens a defang marker,
-// and bytes that are not valid UTF-8. Unicode spaces and format characters
-// (zero-width, bidi overrides) are encoded too, so that the Value can be
-// shown and logged without hiding or reordering text.
+// escape, '#' (and '?' in the path), a "." or ".." path segment, the bracket
+// that opens a defang marker, and bytes that are not valid UTF-8. Unicode
+// spaces and format characters (zero-width, bidi overrides) are encoded too,
+// so that the Value can be shown and logged without hiding or reordering
+// text.
 func writeData(b *strings.Builder, s string, path bool) {
 	for i := 0; i < len(s); {
 		c := s[i]
+		if path && c == '/' {
+			b.WriteByte(c)
+			i++
+			if n := dotSegment(s[i:]); n > 0 {
+				writeEscaped(b, s[i:i+n])
+				i += n
+			}
+			continue
+		}
 		if c < utf8.RuneSelf {
 			n, _ := defangAt(s, i)
 			if c == '%' && isEscape(s, i) || c == '#' || c == '?' && path || n > 0 {
@@ -213,6 +230,15 @@ func writeData(b *strings.Builder, s string, path bool) {
 		}
 		i += n
 	}
+}
+
+// dotSegment returns the length of the "." or ".." segment s starts with, or 0.
+func dotSegment(s string) int {
+	seg, _, _ := strings.Cut(s, "/")
+	if seg == "." || seg == ".." {
+		return len(seg)
+	}
+	return 0
 }
 
 func writeEscaped(b *strings.Builder, s string) {
