@@ -16,15 +16,16 @@ import (
 // trailing slash dropped unless a query follows it; the query keeps its
 // order and duplicates, and %00 in it is dropped.
 //
-// Decoding comes last, as in the reference tool, so that an escaped dot
-// segment is data and not a step up: "/%2e%2e/" and "..%2f" name a path
-// segment "..", never the parent. TIP receives the Value as one escaped path
-// segment and normalises it again, so a decoded dot segment must not turn
-// into a step up there or when the Value is parsed again: it stays
-// percent-encoded ("%2E%2E") in the Value, like the other characters the
-// Value keeps encoded (see writeData). That, and dropping a leading "www."
-// as often as it appears rather than once, keep the result idempotent, so
-// that the Value is a stable cache key.
+// Decoding comes last, as in the reference tool and as the issue that
+// brought it asks, so that an escaped dot segment is data and not a step
+// up: "/%2e%2e/" and "..%2f" name a path segment "..", never the parent, and
+// the Value says so literally ("a.com/../.."), as the reference tool
+// writes it. Such a Value is the one place where Parse is not idempotent:
+// parsed again, its literal ".." would be resolved. Nothing parses a Value
+// again (the cache key is built from the caller's input, and TIP receives
+// the Value as one escaped path segment), so the reference form wins.
+// Dropping a leading "www." as often as it appears rather than once keeps
+// every other Value idempotent.
 func (p parser) url() (Indicator, *Error) {
 	rest, _ := splitScheme(p.s)
 	rest = strings.TrimLeft(rest, `/\`)
@@ -195,23 +196,13 @@ func cleanPath(p string) string {
 
 // writeData writes decoded path or query text, percent-encoding what would be
 // read differently if the Value were parsed again: a '%' that starts an
-// escape, '#' (and '?' in the path), a "." or ".." path segment, the bracket
-// that opens a defang marker, and bytes that are not valid UTF-8. Unicode
+// escape, '#' (and '?' in the path), the bracket that opens a defang marker, and bytes that are not valid UTF-8. Unicode
 // spaces and format characters (zero-width, bidi overrides) are encoded too,
 // so that the Value can be shown and logged without hiding or reordering
 // text.
 func writeData(b *strings.Builder, s string, path bool) {
 	for i := 0; i < len(s); {
 		c := s[i]
-		if path && c == '/' {
-			b.WriteByte(c)
-			i++
-			if n := dotSegment(s[i:]); n > 0 {
-				writeEscaped(b, s[i:i+n])
-				i += n
-			}
-			continue
-		}
 		if c < utf8.RuneSelf {
 			n, _ := defangAt(s, i)
 			if c == '%' && isEscape(s, i) || c == '#' || c == '?' && path || n > 0 {
@@ -230,15 +221,6 @@ func writeData(b *strings.Builder, s string, path bool) {
 		}
 		i += n
 	}
-}
-
-// dotSegment returns the length of the "." or ".." segment s starts with, or 0.
-func dotSegment(s string) int {
-	seg, _, _ := strings.Cut(s, "/")
-	if seg == "." || seg == ".." {
-		return len(seg)
-	}
-	return 0
 }
 
 func writeEscaped(b *strings.Builder, s string) {
