@@ -50,6 +50,7 @@ const (
 	envTIPProbe       = "TIPGATE_TIP_PROBE"
 	envLocalNets      = "TIPGATE_LOCAL_NETS"
 	envLocalDomains   = "TIPGATE_LOCAL_DOMAINS"
+	envKUMACacheOnly  = "TIPGATE_KUMA_CACHE_ONLY"
 	envAPIKeysFile    = "TIPGATE_API_KEYS_FILE"
 	envAuth           = "TIPGATE_AUTH"
 	envLogLevel       = "TIPGATE_LOG_LEVEL"
@@ -149,6 +150,11 @@ type Config struct {
 	LocalNets    []netip.Prefix
 	LocalDomains []string
 
+	// KUMACacheOnly makes the KUMA (CyberTrace) lookup facade answer from
+	// the cache alone, so that per-event SIEM enrichment never spends TIP
+	// quota; what is not cached is answered "not detected".
+	KUMACacheOnly bool
+
 	// Auth is false only when TIPGATE_AUTH turns client keys off. When it is
 	// true, APIKeys holds the bytes of APIKeysFile, which another package
 	// parses; when false the file is neither required nor read.
@@ -194,6 +200,7 @@ func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (*C
 	c.TIPProbe = l.boolean(envTIPProbe, true)
 	c.LocalNets = l.localNets()
 	c.LocalDomains = l.localDomains()
+	c.KUMACacheOnly = l.boolean(envKUMACacheOnly, false)
 
 	c.Auth = l.auth()
 	c.APIKeysFile, c.APIKeys = l.apiKeys(c.Auth)
@@ -218,7 +225,7 @@ func UnknownVariables(environ []string) []string {
 		envTIPTimeout, envCacheTTL, envCacheTTLGrey, envCacheStale, envDefaultLimit,
 		envDailyBudget, envAPIKeysFile, envAuth, envLogLevel, envShutdownTimeout,
 		envRequestTimeout, envCacheMemory, envTIPConcurrency, envTIPProbe, envLocalNets,
-		envLocalDomains,
+		envLocalDomains, envKUMACacheOnly,
 	}
 	for _, s := range secretVariables() {
 		known = append(known, s, s+fileSuffix)

@@ -151,6 +151,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"TIPGATE_TIP_DAILY_BUDGET":   "5000",
 		"TIPGATE_TIP_CONCURRENCY":    "64",
 		"TIPGATE_TIP_PROBE":          "off",
+		"TIPGATE_KUMA_CACHE_ONLY":    "true",
 		"TIPGATE_LOCAL_NETS":         " 10.0.0.0/8 , 192.0.2.7,172.16.5.4/12,",
 		"TIPGATE_LOCAL_DOMAINS":      ".Corp, lan.,example.internal",
 		"TIPGATE_AUTH":               "ON",
@@ -191,6 +192,7 @@ func TestLoadEveryVariable(t *testing.T) {
 			netip.MustParsePrefix("172.16.0.0/12"),
 		},
 		LocalDomains:    []string{"corp", "lan", "example.internal"},
+		KUMACacheOnly:   true,
 		Auth:            true,
 		APIKeysFile:     f.keys,
 		APIKeys:         []byte(`{"keys": []}`),
@@ -331,6 +333,7 @@ func TestLoadBadValues(t *testing.T) {
 		{"concurrency too big", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "1025"}, "TIPGATE_TIP_CONCURRENCY"},
 		{"concurrency words", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "many"}, "TIPGATE_TIP_CONCURRENCY"},
 		{"probe unknown", nil, map[string]string{"TIPGATE_TIP_PROBE": "sometimes"}, "TIPGATE_TIP_PROBE"},
+		{"kuma cache-only unknown", nil, map[string]string{"TIPGATE_KUMA_CACHE_ONLY": "maybe"}, "TIPGATE_KUMA_CACHE_ONLY"},
 		{"local nets bad address", nil, map[string]string{"TIPGATE_LOCAL_NETS": "10.0.0.0/8,10.0.0.300"}, "TIPGATE_LOCAL_NETS"},
 		{"local nets bad bits", nil, map[string]string{"TIPGATE_LOCAL_NETS": "10.0.0.0/33"}, "TIPGATE_LOCAL_NETS"},
 		{"local nets ipv6", nil, map[string]string{"TIPGATE_LOCAL_NETS": "fc00::/7"}, "TIPGATE_LOCAL_NETS"},
@@ -469,6 +472,24 @@ func TestLoadTIPProbe(t *testing.T) {
 		}
 		if c.TIPProbe != want {
 			t.Errorf("%q: TIPProbe = %v, want %v", value, c.TIPProbe, want)
+		}
+	}
+}
+
+func TestLoadKUMACacheOnly(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		value string
+		want  bool
+	}{
+		{"", false}, {"on", true}, {"TRUE", true}, {"1", true}, {"off", false}, {"false", false}, {"0", false},
+	} {
+		c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_KUMA_CACHE_ONLY": tt.value}))
+		if err != nil {
+			t.Fatalf("%q: Load: %v", tt.value, err)
+		}
+		if c.KUMACacheOnly != tt.want {
+			t.Errorf("%q: KUMACacheOnly = %v, want %v", tt.value, c.KUMACacheOnly, tt.want)
 		}
 	}
 }
@@ -640,7 +661,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		assertClean(t, "slog line", logged)
 		for _, want := range []string{
 			`"redis_url":"redis://<secret>@127.0.0.1:6379/3"`, `"tip_auth":"pfx"`, `"cache_ttl":"24h0m0s"`,
-			`"tip_concurrency":16`, `"tip_probe":true`,
+			`"tip_concurrency":16`, `"tip_probe":true`, `"kuma_cache_only":false`,
 			`"local_nets":"0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,`, `"local_domains":"localhost,local,internal,home.arpa,lan,home,corp"`,
 		} {
 			if !strings.Contains(logged, want) {
@@ -678,6 +699,7 @@ func TestUnknownVariables(t *testing.T) {
 		"PATH=/bin", "TIPGATE_ADDR=:1", "TIPGATE_TIP_PASSWORD_FILE=/x", "TIPGATE_CACHE_TTL_GRAY=1h",
 		"TIPGATE_REDIS_URL_FILE=/y", "TIPGATE_TIP_CA_FILE_FILE=/z", "TIPGATE_CACHE_TTL_GRAY=2h",
 		"TIPGATE_TIP_CONCURRENCY=8", "TIPGATE_TIP_PROBE=off", "TIPGATE_LOCAL_NETS=none", "TIPGATE_LOCAL_DOMAINS=corp",
+		"TIPGATE_KUMA_CACHE_ONLY=on",
 	}
 	got := UnknownVariables(environ)
 	want := []string{"TIPGATE_CACHE_TTL_GRAY", "TIPGATE_TIP_CA_FILE_FILE"}

@@ -44,6 +44,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("tip_probe", c.TIPProbe),
 		slog.String("local_nets", listOrNone(c.LocalNets)),
 		slog.String("local_domains", listOrNone(c.LocalDomains)),
+		slog.Bool("kuma_cache_only", c.KUMACacheOnly),
 		slog.Bool("auth", c.Auth),
 		slog.String("api_keys_file", c.APIKeysFile),
 		slog.String("log_level", c.LogLevel.String()),
