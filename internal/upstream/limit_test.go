@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,5 +150,109 @@ func TestNewLimitDefaults(t *testing.T) {
 	log, _ := testLogger()
 	if _, err := NewLimit(&fake{}, prometheus.NewRegistry(), log, LimitOptions{Concurrency: -1}); err == nil {
 		t.Error("NewLimit accepted a negative concurrency")
+	}
+}
+
+// TestLimitBulkTakesAtMostHalf fills Limit with bulk requests and checks
+// that they hold at most half of the slots, that a single lookup still gets
+// one of the rest at once, and that every bulk request is served in the end.
+func TestLimitBulkTakesAtMostHalf(t *testing.T) {
+	tests := []struct {
+		slots, wantBulk int
+	}{
+		{4, 2},
+		{5, 2},
+		{16, 8},
+		{1, 1}, // at least one, or a batch could never fetch
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.slots), func(t *testing.T) {
+			bl := newBlocking()
+			var bulkNow, bulkMax atomic.Int64
+			fn := func(ctx context.Context, call int) (*tip.Result, error) {
+				if isBulk(ctx) {
+					n := bulkNow.Add(1)
+					defer bulkNow.Add(-1)
+					for m := bulkMax.Load(); n > m && !bulkMax.CompareAndSwap(m, n); m = bulkMax.Load() {
+					}
+				}
+				return bl.fn(ctx, call)
+			}
+			l, _ := newTestLimit(t, &fake{fn: fn}, tt.slots)
+			var wg sync.WaitGroup
+			errs := make(chan error, 3*tt.slots+1)
+			bulk := WithBulk(context.Background())
+			for range 3 * tt.slots {
+				wg.Go(func() {
+					_, err := l.Lookup(bulk, testInd, nil, 10)
+					errs <- err
+				})
+			}
+			for range tt.wantBulk {
+				<-bl.entered
+			}
+			if tt.slots > 1 {
+				// A single lookup is not queued behind the batch.
+				wg.Go(func() {
+					_, err := l.Lookup(context.Background(), testInd, nil, 10)
+					errs <- err
+				})
+				<-bl.entered
+				if got := l.InFlight(); got != tt.wantBulk+1 {
+					t.Errorf("InFlight = %d with the bulk share full and one single lookup, want %d", got, tt.wantBulk+1)
+				}
+			}
+			if got := bulkNow.Load(); got != int64(tt.wantBulk) {
+				t.Errorf("bulk requests in flight = %d, want %d", got, tt.wantBulk)
+			}
+			close(bl.release)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("a caller failed: %v", err)
+				}
+			}
+			if got := bulkMax.Load(); got != int64(tt.wantBulk) {
+				t.Errorf("most bulk requests in flight at once = %d, want %d", got, tt.wantBulk)
+			}
+			want := int64(3 * tt.slots)
+			if tt.slots > 1 {
+				want++
+			}
+			if got := bl.calls.Load(); got != want {
+				t.Errorf("inner calls = %d, want %d (every caller served)", got, want)
+			}
+		})
+	}
+}
+
+// TestLimitBulkQueueTimeout: a bulk request that waits for the bulk share
+// past its deadline is a queue-wait timeout, not TIP's failure, while the
+// free slots stay free.
+func TestLimitBulkQueueTimeout(t *testing.T) {
+	bl := newBlocking()
+	defer close(bl.release)
+	l, reg := newTestLimit(t, &fake{fn: bl.fn}, 4)
+	bulk := WithBulk(context.Background())
+	for range 2 {
+		go func() { _, _ = l.Lookup(bulk, testInd, nil, 10) }()
+		<-bl.entered
+	}
+	ctx, cancel := context.WithTimeout(bulk, 20*time.Millisecond)
+	defer cancel()
+	_, err := l.Lookup(ctx, testInd, nil, 10)
+	var te *tip.Error
+	if !errors.As(err, &te) || te.Kind != tip.KindTimeout || !contains(te.Detail, "2 bulk TIP request slots") {
+		t.Fatalf("error = %v, want a tip-timeout naming the 2 bulk slots", err)
+	}
+	if transientFailure(err) || !excluded(err) {
+		t.Error("a bulk queue wait counts as TIP failing")
+	}
+	if got := l.InFlight(); got != 2 {
+		t.Errorf("InFlight = %d, want 2 (the waiting bulk request held no slot)", got)
+	}
+	if got := metric(t, reg, "tipgate_tip_queue_timeouts_total"); got != 1 {
+		t.Errorf("tipgate_tip_queue_timeouts_total = %v, want 1", got)
 	}
 }
