@@ -101,6 +101,10 @@ type Options struct {
 	FetchTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Bulk, when set, marks a context as bulk work (a batch's misses) for
+	// the upstream layers (upstream.WithBulk), which keep part of their
+	// capacity for single lookups.
+	Bulk func(ctx context.Context) context.Context
 }
 
 // Service answers lookups.
@@ -111,6 +115,7 @@ type Service struct {
 	locks    Locks
 	writer   Writer
 	local    Local
+	bulk     func(context.Context) context.Context
 	ns       string
 	log      *slog.Logger
 	metrics  *metrics
@@ -170,6 +175,7 @@ func New(o Options) (*Service, error) {
 		locks:        o.Locks,
 		writer:       o.Writer,
 		local:        o.Local,
+		bulk:         o.Bulk,
 		ns:           o.Namespace,
 		log:          o.Logger,
 		metrics:      m,
