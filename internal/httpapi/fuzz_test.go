@@ -71,12 +71,45 @@ func FuzzParseLookupBody(f *testing.F) {
 		`"x"`,
 		`{"limit":-0}`,
 		`{"limit":1000000000000000000000000}`,
+		`{"indicator":"a.com","indicator":"evil.com"}`,
+		`{"x":[{"k":1},{"k":[{"a":1,"a":2}]}],"x":{}}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		in, err := parseLookupBody(body)
 		checkInput(t, in, err)
+	})
+}
+
+func FuzzParseBatchBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"indicators":["example.com",{"indicator":"1.2.3.4","type":"ip"}],"sections":["IpGeneralInfo"],"limit":5,"format":"flat","cache_only":true}`,
+		`{"indicators":[null,5,[],{},{"indicator":"a","indicator":"b"},{"type":1,"x":2}]}`,
+		`{"indicators":"a","indicators":[]}`,
+		`{"indicators":[]}`,
+		`{}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		br, err := parseBatchBody(body)
+		if err != nil {
+			var se *statusError
+			if !errors.As(err, &se) {
+				checkInput(t, lookupInput{}, err)
+			}
+			return
+		}
+		checkInput(t, br.shared, nil)
+		if len(br.items) == 0 || len(br.items) > MaxBatchItems {
+			t.Fatalf("%d items passed the parser", len(br.items))
+		}
+		for _, it := range br.items {
+			if it.err != nil {
+				checkInput(t, lookupInput{}, it.err)
+			}
+		}
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,7 @@ type fakeService struct {
 	queries   []lookup.Query
 	requests  []lookup.Request
 	forgotten []indicator.Indicator
+	batches   [][]lookup.Request
 
 	// Overrides; nil means the default behaviour.
 	lookupFn func(ctx context.Context, req lookup.Request) (*lookup.Result, error)
@@ -95,6 +97,8 @@ func (f *fakeService) Prepare(q lookup.Query) (lookup.Request, error) {
 	switch {
 	case value == "":
 		bad = append(bad, lookup.InvalidParam{Name: "indicator", Reason: "is required"})
+	case typ == indicator.Hash && !hexRE.MatchString(value), typ == indicator.IP && net.ParseIP(value) == nil:
+		bad = append(bad, lookup.InvalidParam{Name: "indicator", Reason: "is not a valid " + string(typ)})
 	case typ != "":
 	case hexRE.MatchString(value):
 		typ = indicator.Hash
@@ -110,7 +114,10 @@ func (f *fakeService) Prepare(q lookup.Query) (lookup.Request, error) {
 	var sections []string
 	for _, name := range q.Sections {
 		s, ok := f.catalog.Find(typ, name)
-		if !ok || s.Name == tip.SectionLicense || s.Name == tip.SectionZone {
+		if ok && s.Name == tip.SectionZone {
+			continue // always reported at the top level, as the real service does
+		}
+		if !ok || s.Name == tip.SectionLicense {
 			bad = append(bad, lookup.InvalidParam{Name: "sections", Reason: fmt.Sprintf("unknown section %q", name)})
 			continue
 		}
@@ -146,6 +153,42 @@ func (f *fakeService) Lookup(ctx context.Context, req lookup.Request) (*lookup.R
 		return fn(ctx, req)
 	}
 	return hitResult(req), nil
+}
+
+// LookupBatch answers each request through Lookup, all at once, and gives
+// lookup.ErrBatchTimeout to those not done when ctx ends, as the real
+// service does (without its de-duplication).
+func (f *fakeService) LookupBatch(ctx context.Context, reqs []lookup.Request) []lookup.BatchItem {
+	f.mu.Lock()
+	f.batches = append(f.batches, slices.Clone(reqs))
+	f.mu.Unlock()
+	type done struct {
+		i    int
+		item lookup.BatchItem
+	}
+	ch := make(chan done, len(reqs))
+	for i, req := range reqs {
+		go func() {
+			res, err := f.Lookup(ctx, req)
+			ch <- done{i, lookup.BatchItem{Result: res, Err: err}}
+		}()
+	}
+	out := make([]lookup.BatchItem, len(reqs))
+	answered := make([]bool, len(reqs))
+	for range reqs {
+		select {
+		case d := <-ch:
+			out[d.i], answered[d.i] = d.item, true
+		case <-ctx.Done():
+			for i, ok := range answered {
+				if !ok {
+					out[i] = lookup.BatchItem{Err: lookup.ErrBatchTimeout}
+				}
+			}
+			return out
+		}
+	}
+	return out
 }
 
 func (f *fakeService) Forget(ctx context.Context, ind indicator.Indicator) error {
@@ -204,6 +247,13 @@ func hitResult(req lookup.Request) *lookup.Result {
 	return res
 }
 
+// testFunctions stand in for the SIEM plugin's.
+var testFunctions = []Function{
+	{Name: "get_ip_report", Type: indicator.IP, Sections: []string{"IpGeneralInfo", "IpWhoIs"}},
+	{Name: "get_url_report", Type: indicator.URL, Sections: []string{"UrlGeneralInfo"}},
+	{Name: "get_hash_report", Type: indicator.Hash, Sections: []string{"Zone", "FileGeneralInfo"}},
+}
+
 // testEnv is one handler under test with its fakes.
 type testEnv struct {
 	h    http.Handler
@@ -230,6 +280,7 @@ func newTestEnv(t *testing.T, modify ...func(*Options)) *testEnv {
 		Flatten: func(r *lookup.Result) map[string]any {
 			return map[string]any{"KLZone": r.Zone}
 		},
+		Functions:    testFunctions,
 		DefaultLimit: 10,
 	}
 	for _, m := range modify {

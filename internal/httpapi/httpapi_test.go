@@ -37,6 +37,8 @@ func TestRoutes(t *testing.T) {
 		{"readyz", "GET", "/readyz", "", 200, "application/json"},
 		{"metrics", "GET", "/metrics", "", 200, "text/plain"},
 		{"openapi", "GET", "/openapi.yaml", "", 200, "application/yaml"},
+		{"batch", "POST", "/v1/lookup/batch", `{"indicators":["example.com"]}`, 200, "application/json"},
+		{"function", "GET", "/v1/functions/get_ip_report?indicator=1.2.3.4", "", 200, "application/json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1063,6 +1065,9 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"negative timeout", func(o *Options) { o.RequestTimeout = -time.Second }, "RequestTimeout"},
 		{"negative body", func(o *Options) { o.MaxBodyBytes = -1 }, "MaxBodyBytes"},
 		{"bad default limit", func(o *Options) { o.DefaultLimit = 5000 }, "DefaultLimit"},
+		{"functions", func(o *Options) { o.Functions = testFunctions }, ""},
+		{"function named twice", func(o *Options) { o.Functions = append(slices.Clone(testFunctions), testFunctions[0]) }, "Functions"},
+		{"function name not a path segment", func(o *Options) { o.Functions = []Function{{Name: "a/b", Type: indicator.IP}} }, "Functions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -129,16 +129,7 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 
 	var body any
 	if in.format == formatFlat {
-		flat := s.opts.Flatten(res)
-		if flat == nil {
-			flat = map[string]any{}
-		}
-		flat["received_at"] = formatTime(res.ReceivedAt)
-		flat["cache"] = res.Cache
-		if res.StaleReason != "" {
-			flat["stale_reason"] = res.StaleReason
-		}
-		body = flat
+		body = s.flatBody(res)
 	} else {
 		body = newLookupResponse(res)
 	}
@@ -146,6 +137,21 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 	h.Set("X-Cache", strings.ToUpper(string(res.Cache)))
 	h.Set("Age", strconv.FormatInt(s.age(res.ReceivedAt), 10))
 	s.writeJSON(w, r, http.StatusOK, body)
+}
+
+// flatBody is the flat form of a result: the KL* fields of Options.Flatten
+// and how fresh they are.
+func (s *server) flatBody(res *lookup.Result) map[string]any {
+	flat := s.opts.Flatten(res)
+	if flat == nil {
+		flat = map[string]any{}
+	}
+	flat["received_at"] = formatTime(res.ReceivedAt)
+	flat["cache"] = res.Cache
+	if res.StaleReason != "" {
+		flat["stale_reason"] = res.StaleReason
+	}
+	return flat
 }
 
 // age is the Age header: whole seconds since TIP sent the data, never

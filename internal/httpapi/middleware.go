@@ -181,13 +181,15 @@ func (s *server) deadline(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody bounds every body; reading past the bound fails with
-// *http.MaxBytesError, answered 413.
-func (s *server) limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
+// limitBody bounds a route's bodies to n bytes; reading past the bound
+// fails with *http.MaxBytesError, answered 413.
+func (s *server) limitBody(n int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // methodNotAllowed answers 405 with the Allow header that RFC 9110 asks

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tipgate/tipgate/api/apitest"
 	"github.com/tipgate/tipgate/internal/lookup"
@@ -38,6 +39,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		headers         []string
 		lookup          func(context.Context, lookup.Request) (*lookup.Result, error)
 		ready           func(context.Context) (bool, any)
+		opts            func(*Options)
 		wantStatus      int
 		requestIsValid  bool // false for requests the contract itself rejects
 		skipRespBodyFor string
@@ -91,12 +93,56 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "metrics", method: "GET", target: "/metrics", wantStatus: 200, requestIsValid: true},
 		{name: "openapi", method: "GET", target: "/openapi.yaml", wantStatus: 200, requestIsValid: true},
 		{name: "405", method: "PUT", target: "/v1/lookup", headers: []string{bearer(keySIEM)}, wantStatus: 405},
+		{name: "batch", method: "POST", target: "/v1/lookup/batch",
+			body:    `{"indicators":["Example.com","not an indicator",{"indicator":"1.2.3.4","type":"ip"},{"indicator":"x","type":"hash"},"fail.example.com"],"sections":["DomainGeneralInfo","IpWhoIs"],"limit":3}`,
+			headers: []string{bearer(keySIEM), jsonCT}, wantStatus: 200, requestIsValid: true,
+			lookup: func(_ context.Context, req lookup.Request) (*lookup.Result, error) {
+				if req.Indicator.Value == "fail.example.com" {
+					return nil, &tip.Error{Kind: tip.KindBudgetSpent, Refused: true, Detail: "the daily budget is spent"}
+				}
+				res := hitResult(req)
+				res.Cache, res.StaleReason = lookup.CacheStale, "tip-timeout"
+				return res, nil
+			}},
+		{name: "batch flat", method: "POST", target: "/v1/lookup/batch", body: `{"indicators":["example.com","?"],"format":"flat","cache_only":true}`,
+			headers: []string{bearer(keySIEM), jsonCT}, lookup: ok(lookup.CacheHit), wantStatus: 200, requestIsValid: true},
+		{name: "batch deadline", method: "POST", target: "/v1/lookup/batch", body: `{"indicators":["example.com","slow.example.com"]}`,
+			headers: []string{bearer(keySIEM), jsonCT}, wantStatus: 200, requestIsValid: true,
+			opts: func(o *Options) { o.RequestTimeout = 100 * time.Millisecond },
+			lookup: func(ctx context.Context, req lookup.Request) (*lookup.Result, error) {
+				if req.Indicator.Value == "slow.example.com" {
+					<-ctx.Done()
+					return nil, ctx.Err()
+				}
+				return hitResult(req), nil
+			}},
+		{name: "batch 400", method: "POST", target: "/v1/lookup/batch", body: `{"indicators":[]}`,
+			headers: []string{bearer(keySIEM), jsonCT}, wantStatus: 400},
+		{name: "batch 413", method: "POST", target: "/v1/lookup/batch", body: batchBody(manyIndicators(1001)...),
+			headers: []string{bearer(keySIEM), jsonCT}, wantStatus: 413},
+		{name: "batch 401", method: "POST", target: "/v1/lookup/batch", body: `{"indicators":["a.com"]}`,
+			headers: []string{jsonCT}, wantStatus: 401},
+		{name: "duplicate member", method: "POST", target: "/v1/lookup", body: `{"indicator":"a.com","indicator":"evil.com"}`,
+			headers: []string{bearer(keySIEM), jsonCT}, wantStatus: 400, requestIsValid: true},
+		{name: "function", method: "GET", target: "/v1/functions/get_url_report?indicator=example.com&limit=3&cache_only=true",
+			headers: []string{bearer(keySIEM)}, lookup: ok(lookup.CacheMiss), wantStatus: 200, requestIsValid: true},
+		{name: "function 400", method: "GET", target: "/v1/functions/get_hash_report?indicator=example.com",
+			headers: []string{bearer(keySIEM)}, wantStatus: 400, requestIsValid: true},
+		{name: "function 404", method: "GET", target: "/v1/functions/get_email_report?indicator=example.com",
+			headers: []string{bearer(keySIEM)}, wantStatus: 404},
+		{name: "function not cached", method: "GET", target: "/v1/functions/get_ip_report?indicator=1.2.3.4&cache_only=true",
+			headers: []string{bearer(keySIEM)}, lookup: fail(lookup.ErrNotCached), wantStatus: 404, requestIsValid: true},
+		{name: "function 503", method: "GET", target: "/v1/functions/get_ip_report?indicator=1.2.3.4",
+			headers: []string{bearer(keySIEM)}, lookup: fail(&tip.Error{Kind: tip.KindUnavailable, Refused: true}), wantStatus: 503, requestIsValid: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newTestEnv(t, func(o *Options) {
 				if tt.ready != nil {
 					o.Ready = tt.ready
+				}
+				if tt.opts != nil {
+					tt.opts(o)
 				}
 			})
 			e.svc.lookupFn = tt.lookup
@@ -134,6 +180,63 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 }
 
+// TestKUMASpec checks the KUMA paths' responses as the CyberTrace contract
+// shapes them against the spec; the facade itself is another package's,
+// mounted here as given.
+func TestKUMASpec(t *testing.T) {
+	contract := apitest.Load(t)
+	tests := []struct {
+		name        string
+		target      string
+		status      int
+		contentType string
+		header      []string
+		body        string
+	}{
+		{"200", "/api/1.1/lookup", 200, "application/json", nil,
+			`[{"object":"http://example.com/x","result":"detected","categories":[{"category":"KTL_Red_URL","detected_indicator":"example.com/x",` +
+				`"context":{"zone":"Red","hits":"12","first_seen":"2026-01-01T00:00:00Z","received_at":"2026-11-23T14:00:00.123Z","cache":"hit"}}]},` +
+				`{"object":"hello world","result":"not detected","categories":[]}]`},
+		{"200 tenant", "/api/1.3/General/lookup", 200, "application/json", nil, `[{"object":"8.8.8.8","result":"not detected","categories":[]}]`},
+		{"401", "/api/1.0/lookup", 401, "application/problem+json", []string{`WWW-Authenticate: Basic realm="tipgate"`},
+			`{"type":"unauthorized","title":"Unauthorized","status":401,"detail":"Send Basic credentials."}`},
+		{"406", "/api/1.2/lookup", 406, "application/problem+json", nil,
+			`{"type":"not-acceptable","title":"Not acceptable","status":406,"detail":"Send Accept: application/json."}`},
+		{"429", "/api/1.1/lookup", 429, "application/problem+json", []string{"Retry-After: 60"},
+			`{"type":"tip-budget-spent","title":"TIP budget spent","status":429,"detail":"Try again later."}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kuma := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				for _, h := range tt.header {
+					name, value, _ := strings.Cut(h, ": ")
+					w.Header().Set(name, value)
+				}
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			})
+			e := newTestEnv(t, func(o *Options) { o.KUMA = kuma })
+			reqBody := `[{"object":"http://example.com/x"},{"object":"hello world"}]`
+			headers := []string{"Authorization: Basic c2llbTp4", jsonCT, "Accept: application/json"}
+			w := e.do(t, "POST", tt.target, reqBody, headers...)
+			if w.Code != tt.status {
+				t.Fatalf("status = %d, want %d", w.Code, tt.status)
+			}
+			req := request(t, "POST", tt.target, reqBody, headers...)
+			// apitest authenticates Bearer and X-API-Key only; the
+			// request's shape is what matters here, and its response.
+			_, respErr := contract.Check(apitest.Exchange{
+				Method: "POST", Target: tt.target, Header: req.Header, Body: []byte(reqBody),
+				Status: w.Code, RespHeader: w.Header(), RespBody: w.Body.Bytes(),
+			})
+			if respErr != nil {
+				t.Errorf("the response does not match the spec: %v", respErr)
+			}
+		})
+	}
+}
+
 // TestSpecCoversRoutes checks that every route the handler serves is in the
 // spec with its method, so neither can grow without the other.
 func TestSpecCoversRoutes(t *testing.T) {
@@ -142,6 +245,9 @@ func TestSpecCoversRoutes(t *testing.T) {
 		{http.MethodGet, "/v1/lookup"}, {http.MethodPost, "/v1/lookup"}, {http.MethodPost, "/v1/refresh"},
 		{http.MethodGet, "/v1/sections"}, {http.MethodGet, "/v1/status"}, {http.MethodDelete, "/v1/cache"},
 		{http.MethodGet, "/healthz"}, {http.MethodGet, "/readyz"}, {http.MethodGet, "/metrics"}, {http.MethodGet, "/openapi.yaml"},
+		{http.MethodPost, "/v1/lookup/batch"}, {http.MethodGet, "/v1/functions/get_ip_report"},
+		{http.MethodPost, "/api/1.0/lookup"}, {http.MethodPost, "/api/1.1/lookup"}, {http.MethodPost, "/api/1.2/lookup"},
+		{http.MethodPost, "/api/1.3/General/lookup"},
 	} {
 		req := request(t, rt.method, rt.path, "")
 		if err := contract.FindRoute(req); err != nil {

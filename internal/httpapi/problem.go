@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
@@ -45,6 +46,16 @@ const (
 	typeTimeout              = "timeout"
 	typeInternal             = "internal"
 	typeClientClosed         = "client-closed-request"
+)
+
+// Bounds on what a problem echoes of the caller's input, so that a 45 kB
+// request full of unknown parameters is not answered with a megabyte.
+const (
+	maxInvalidParams = 20
+	maxParamName     = 64
+	maxParamReason   = 256
+	maxDetail        = 1024
+	maxProblemBytes  = 8 << 10
 )
 
 // statusClientClosed is nginx's code for a caller that gave up; nobody reads
@@ -101,9 +112,13 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 		if len(params) == 0 {
 			params = []lookup.InvalidParam{{Name: "request", Reason: inv.Error()}}
 		}
+		detail := invalidDetail(params)
+		if len(params) > maxInvalidParams {
+			params = params[:maxInvalidParams]
+		}
 		return problem{
 			Type: typeInvalidRequest, Title: "Invalid request", Status: http.StatusBadRequest,
-			Detail:        invalidDetail(params),
+			Detail:        detail,
 			InvalidParams: params,
 		}, false, 0
 	case errors.As(err, &ie):
@@ -139,6 +154,11 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 			level = slog.LevelInfo // tipgate's own choice, already logged where it was made
 		}
 		return tipProblem(te), true, level
+	case errors.Is(err, lookup.ErrBatchTimeout):
+		return problem{
+			Type: typeTimeout, Title: "Timeout", Status: http.StatusGatewayTimeout,
+			Detail: fmt.Sprintf("This item was not answered within the batch's %v deadline; the finished items are in the answer. Ask again for this one, or send smaller batches.", s.opts.RequestTimeout),
+		}, true, slog.LevelInfo
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem{
 			Type: typeTimeout, Title: "Timeout", Status: http.StatusGatewayTimeout,
@@ -159,10 +179,43 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 }
 
 func invalidDetail(params []lookup.InvalidParam) string {
-	if len(params) == 1 {
+	switch n := len(params); {
+	case n == 1:
 		return fmt.Sprintf("The request is invalid: %s: %s. Fix it and try again; nothing was sent to TIP.", params[0].Name, params[0].Reason)
+	case n > maxInvalidParams:
+		return fmt.Sprintf("The request has %d invalid parameters; the first %d are listed in invalid_params. Fix them and try again; nothing was sent to TIP.", n, maxInvalidParams)
+	default:
+		return fmt.Sprintf("The request has %d invalid parameters, listed in invalid_params. Fix them and try again; nothing was sent to TIP.", n)
 	}
-	return fmt.Sprintf("The request has %d invalid parameters, listed in invalid_params. Fix them and try again; nothing was sent to TIP.", len(params))
+}
+
+// bounded cuts what p echoes of the caller's input (parameter names and
+// reasons, which may quote it; TIP's reasons in detail) so that its body
+// stays under maxProblemBytes whatever the request held.
+func bounded(p problem) problem {
+	p.Detail = truncate(p.Detail, maxDetail)
+	if len(p.InvalidParams) > 0 {
+		params := make([]lookup.InvalidParam, 0, min(len(p.InvalidParams), maxInvalidParams))
+		for _, ip := range p.InvalidParams[:min(len(p.InvalidParams), maxInvalidParams)] {
+			params = append(params, lookup.InvalidParam{Name: truncate(ip.Name, maxParamName), Reason: truncate(ip.Reason, maxParamReason)})
+		}
+		p.InvalidParams = params
+	}
+	if p.CachedSections != nil && len(*p.CachedSections) > 0 {
+		// Section names are the catalog's, a few dozen at most; bounded
+		// anyway, as everything else here.
+		cached := (*p.CachedSections)[:min(len(*p.CachedSections), 64)]
+		p.CachedSections = &cached
+	}
+	// The cuts above keep a problem far under the bound; this is the
+	// guarantee, should a new member ever echo more.
+	for {
+		b, err := encodeJSON(p)
+		if err != nil || len(b) < maxProblemBytes || len(p.InvalidParams) == 0 {
+			return p
+		}
+		p.InvalidParams = p.InvalidParams[:len(p.InvalidParams)-1]
+	}
 }
 
 // tipProblem says what a failed TIP exchange means for the caller
@@ -228,6 +281,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *server) writeProblem(w http.ResponseWriter, p problem) {
+	p = bounded(p)
 	b, err := encodeJSON(p)
 	if err != nil {
 		// A problem holds only strings and ints; this cannot happen.
@@ -259,12 +313,19 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// truncate bounds how much of a caller's input is echoed back.
+// truncate bounds how much of a caller's input is echoed back: at most n
+// bytes (so at most n characters), cut at a character boundary and ended
+// with an ellipsis when cut.
 func truncate(s string, n int) string {
+	const ellipsis = "…"
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	cut := max(n-len(ellipsis), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 // withDefaultLimit adds the configured default to a complaint about limit,

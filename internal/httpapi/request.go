@@ -23,20 +23,26 @@ const (
 	formatFlat = "flat"
 )
 
-// Parameter names, shared by the query string and the JSON body.
+// Parameter names, shared by the query string and JSON bodies.
 const (
-	paramIndicator = "indicator"
-	paramType      = "type"
-	paramSections  = "sections"
-	paramLimit     = "limit"
-	paramFormat    = "format"
-	paramCacheOnly = "cache_only"
+	paramIndicator  = "indicator"
+	paramType       = "type"
+	paramSections   = "sections"
+	paramLimit      = "limit"
+	paramFormat     = "format"
+	paramCacheOnly  = "cache_only"
+	paramIndicators = "indicators"
 )
 
-// lookupParams lists the lookup parameters in the order problems report them.
-func lookupParams() []string {
-	return []string{paramIndicator, paramType, paramSections, paramLimit, paramFormat, paramCacheOnly}
-}
+// The parameters each kind of request takes, in the order problems report
+// them.
+var (
+	lookupParams   = []string{paramIndicator, paramType, paramSections, paramLimit, paramFormat, paramCacheOnly}
+	purgeParams    = []string{paramIndicator, paramType}
+	functionParams = []string{paramIndicator, paramLimit, paramCacheOnly}
+	batchParams    = []string{paramIndicators, paramSections, paramLimit, paramFormat, paramCacheOnly}
+	batchItemKeys  = []string{paramIndicator, paramType}
+)
 
 // lookupInput is a lookup as the caller sent it, parsed but not validated
 // by the lookup service.
@@ -45,12 +51,97 @@ type lookupInput struct {
 	format string
 }
 
+// params are a request's parameters by name, as one source carried them:
+// a query string (every value given, as text) or a JSON object (each
+// member's value; a null member is absent, as callers filling templates
+// send null for "not given"). Every kind of request reads its parameters
+// through readLookup, so that a parameter means the same wherever it is
+// given.
+type params struct {
+	query  url.Values
+	fields map[string]json.RawMessage
+}
+
+func queryParams(raw string) (params, error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return params{}, invalid(lookup.InvalidParam{Name: "query", Reason: "the query string is malformed; percent-encode special characters and separate parameters with &"})
+	}
+	return params{query: v}, nil
+}
+
+func jsonParams(fields map[string]json.RawMessage) params {
+	if fields == nil {
+		fields = map[string]json.RawMessage{}
+	}
+	return params{fields: fields}
+}
+
+func (p params) names() []string {
+	var out []string
+	if p.fields != nil {
+		for k := range p.fields {
+			out = append(out, k)
+		}
+		return out
+	}
+	for k := range p.query {
+		out = append(out, k)
+	}
+	return out
+}
+
+// raw returns a JSON member's value; ok is false when it is absent or null.
+func (p params) raw(name string) (json.RawMessage, bool) {
+	raw, ok := p.fields[name]
+	if !ok || string(raw) == "null" {
+		return nil, false
+	}
+	return raw, true
+}
+
+// readLookup reads the parameters in known from p: the one parser of a
+// lookup's parameters, for GET and POST lookups, refreshes, purges, batch
+// items and the batch's shared parameters, and functions. Names in known
+// that are not lookup parameters (a batch's indicators) are left to the
+// caller; every name not in known is reported as unknown.
+func readLookup(p params, known []string) (lookupInput, error) {
+	var pe paramErrors
+	in := pe.read(p, known)
+	return in, pe.err()
+}
+
+// read is readLookup adding its problems to pe.
+func (pe *paramErrors) read(p params, known []string) lookupInput {
+	in := lookupInput{format: formatJSON}
+	for _, name := range known {
+		switch name {
+		case paramIndicator:
+			in.query.Indicator = pe.text(p, name)
+		case paramType:
+			in.query.Type = pe.text(p, name)
+		case paramSections:
+			in.query.Sections = pe.sections(p)
+		case paramLimit:
+			in.query.Limit = pe.limit(p)
+		case paramFormat:
+			in.format = pe.format(pe.text(p, name))
+		case paramCacheOnly:
+			if pe.boolean(p, name) {
+				in.query.Mode = lookup.CacheOnly
+			}
+		}
+	}
+	pe.unknownParams(p.names(), known)
+	return in
+}
+
 // paramErrors collects every problem with a caller's input, so one answer
 // lists them all.
 type paramErrors []lookup.InvalidParam
 
 func (pe *paramErrors) add(name, format string, args ...any) {
-	*pe = append(*pe, lookup.InvalidParam{Name: name, Reason: fmt.Sprintf(format, args...)})
+	*pe = append(*pe, lookup.InvalidParam{Name: truncate(name, maxParamName), Reason: fmt.Sprintf(format, args...)})
 }
 
 func (pe paramErrors) err() error {
@@ -69,33 +160,58 @@ func (pe *paramErrors) unknownParams(names []string, known []string) {
 		if n != "" && !slices.Contains(known, n) {
 			// A typo ("section", "count") would otherwise silently give the
 			// defaults, which may cost quota for sections nobody wanted.
-			pe.add(truncate(n, 64), "unknown parameter; use %s", strings.Join(known, ", "))
+			pe.add(n, "unknown parameter; use %s", strings.Join(known, ", "))
 		}
 	}
 }
 
-func parseQueryString(raw string) (url.Values, error) {
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		return nil, invalid(lookup.InvalidParam{Name: "query", Reason: "the query string is malformed; percent-encode special characters and separate parameters with &"})
+// text reads a parameter that is one string.
+func (pe *paramErrors) text(p params, name string) string {
+	if p.fields == nil {
+		vals := p.query[name]
+		if len(vals) > 1 {
+			pe.add(name, "give %s only once", name)
+		}
+		if len(vals) == 0 {
+			return ""
+		}
+		return vals[0]
 	}
-	return v, nil
-}
-
-// single returns the one value of a parameter that may appear only once.
-func (pe *paramErrors) single(v url.Values, name string) string {
-	vals := v[name]
-	if len(vals) > 1 {
-		pe.add(name, "give %s only once", name)
-	}
-	if len(vals) == 0 {
+	raw, ok := p.raw(name)
+	if !ok {
 		return ""
 	}
-	return vals[0]
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		pe.add(name, "must be a string")
+		return ""
+	}
+	return s
 }
 
-// splitSections reads section names from comma-separated values, so that
-// "sections=A,B" and "sections=A&sections=B" mean the same.
+// sections reads section names: comma-separated text, repeated in a query
+// ("sections=A,B" and "sections=A&sections=B" mean the same), or in JSON a
+// list of names or one comma-separated string.
+func (pe *paramErrors) sections(p params) []string {
+	if p.fields == nil {
+		return splitSections(p.query[paramSections])
+	}
+	raw, ok := p.raw(paramSections)
+	if !ok {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return splitSections(list)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return splitSections([]string{s})
+	}
+	pe.add(paramSections, "must be a list of section names or a comma-separated string")
+	return nil
+}
+
 func splitSections(values []string) []string {
 	var out []string
 	for _, v := range values {
@@ -108,21 +224,26 @@ func splitSections(values []string) []string {
 	return out
 }
 
-func (pe *paramErrors) limit(s string) int {
-	if s == "" {
+// limit reads the record limit: text in a query, a JSON number in a body
+// (without fraction or exponent; "10" as a JSON string is a mistake worth
+// telling the caller about). Absent is 0, the service's default.
+func (pe *paramErrors) limit(p params) int {
+	var text string
+	if p.fields == nil {
+		text = strings.TrimSpace(pe.text(p, paramLimit))
+	} else if raw, ok := p.raw(paramLimit); ok {
+		text = string(raw)
+	}
+	if text == "" {
 		return 0
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(s))
+	n, err := strconv.Atoi(text)
 	if err != nil {
 		pe.add(paramLimit, "must be a whole number from %d to %d", lookup.MinLimit, lookup.MaxLimit)
 		return 0
 	}
-	return pe.limitRange(n)
-}
-
-// limitRange rejects a limit the caller gave explicitly out of range; the
-// service reads 0 as "the default", which an explicit 0 must not become.
-func (pe *paramErrors) limitRange(n int) int {
+	// The service reads 0 as "the default", which an explicit 0 must not
+	// become.
 	if n < lookup.MinLimit || n > lookup.MaxLimit {
 		pe.add(paramLimit, "must be from %d to %d, got %d", lookup.MinLimit, lookup.MaxLimit, n)
 		return 0
@@ -141,59 +262,60 @@ func (pe *paramErrors) format(s string) string {
 	return formatJSON
 }
 
-func (pe *paramErrors) cacheOnly(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "false", "0":
+// boolean reads true or false: a JSON boolean in a body; in a query,
+// true/false/1/0 in any case.
+func (pe *paramErrors) boolean(p params, name string) bool {
+	if p.fields == nil {
+		switch strings.ToLower(strings.TrimSpace(pe.text(p, name))) {
+		case "", "false", "0":
+			return false
+		case "true", "1":
+			return true
+		}
+		pe.add(name, "must be true or false")
 		return false
-	case "true", "1":
-		return true
 	}
-	pe.add(paramCacheOnly, "must be true or false")
-	return false
+	raw, ok := p.raw(name)
+	if !ok {
+		return false
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		pe.add(name, "must be true or false")
+		return false
+	}
+	return b
 }
 
 // parseLookupQuery reads GET /v1/lookup's query string.
 func parseLookupQuery(raw string) (lookupInput, error) {
-	v, err := parseQueryString(raw)
+	p, err := queryParams(raw)
 	if err != nil {
 		return lookupInput{}, err
 	}
-	var pe paramErrors
-	in := lookupInput{query: lookup.Query{
-		Indicator: pe.single(v, paramIndicator),
-		Type:      pe.single(v, paramType),
-		Sections:  splitSections(v[paramSections]),
-		Limit:     pe.limit(pe.single(v, paramLimit)),
-	}}
-	in.format = pe.format(pe.single(v, paramFormat))
-	if pe.cacheOnly(pe.single(v, paramCacheOnly)) {
-		in.query.Mode = lookup.CacheOnly
-	}
-	pe.unknownParams(keys(v), lookupParams())
-	return in, pe.err()
+	return readLookup(p, lookupParams)
 }
 
 // parsePurgeQuery reads DELETE /v1/cache's query string.
 func parsePurgeQuery(raw string) (lookup.Query, error) {
-	v, err := parseQueryString(raw)
+	p, err := queryParams(raw)
 	if err != nil {
 		return lookup.Query{}, err
 	}
-	var pe paramErrors
-	q := lookup.Query{
-		Indicator: pe.single(v, paramIndicator),
-		Type:      pe.single(v, paramType),
-	}
-	pe.unknownParams(keys(v), []string{paramIndicator, paramType})
-	return q, pe.err()
+	in, err := readLookup(p, purgeParams)
+	return in.query, err
 }
 
-func keys(v url.Values) []string {
-	out := make([]string, 0, len(v))
-	for k := range v {
-		out = append(out, k)
+// parseFunctionQuery reads GET /v1/functions/{name}'s query string; the
+// function fixes the type, the sections and the format.
+func parseFunctionQuery(raw string) (lookupInput, error) {
+	p, err := queryParams(raw)
+	if err != nil {
+		return lookupInput{}, err
 	}
-	return out
+	in, err := readLookup(p, functionParams)
+	in.format = formatFlat
+	return in, err
 }
 
 // readJSONBody reads a body that must be JSON. The media type is checked
@@ -228,104 +350,143 @@ func isJSONMediaType(ct string) bool {
 
 // parseLookupBody reads the JSON body of POST /v1/lookup and /v1/refresh:
 // {"indicator", "type", "sections" (a list or a comma-separated string),
-// "limit", "format", "cache_only"}. Fields are read one by one so that every
-// wrong one is reported, not just the first.
+// "limit", "format", "cache_only"}. Every wrong member is reported, not just
+// the first.
 func parseLookupBody(body []byte) (lookupInput, error) {
+	fields, err := decodeObject(body, `{"indicator": "example.com"}`)
+	if err != nil {
+		return lookupInput{}, err
+	}
+	if dups := duplicateKeys(body); len(dups) > 0 {
+		return lookupInput{}, duplicatesError(dups)
+	}
+	return readLookup(jsonParams(fields), lookupParams)
+}
+
+// decodeObject reads a body that must hold exactly one JSON object.
+func decodeObject(body []byte, example string) (map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return lookupInput{}, invalid(lookup.InvalidParam{Name: "body", Reason: `the request body is not a JSON object; send one such as {"indicator": "example.com"}`})
+		return nil, invalid(lookup.InvalidParam{Name: "body", Reason: "the request body is not a JSON object; send one such as " + example})
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return lookupInput{}, invalid(lookup.InvalidParam{Name: "body", Reason: "the request body holds more than one JSON value; send one object"})
+		return nil, invalid(lookup.InvalidParam{Name: "body", Reason: "the request body holds more than one JSON value; send one object"})
 	}
+	return fields, nil
+}
 
+// duplicate is a member name given twice in one JSON object.
+type duplicate struct {
+	// path names the member from the top: "indicator",
+	// "indicators[3].type".
+	path string
+	// top is the top-level member it is under, and item the index of the
+	// element of that member's array it is in (-1 when it is not in one):
+	// a batch fails only that item.
+	top  string
+	item int
+}
+
+// duplicateKeys lists the members given more than once in any object of a
+// JSON document that is known to be well-formed. encoding/json keeps the
+// last of them, so {"indicator":"a.com","indicator":"evil.com"} would look
+// up what a proxy or log that kept the first never saw. It walks the
+// tokens with an explicit stack, so nesting costs no Go stack.
+func duplicateKeys(body []byte) []duplicate {
+	type frame struct {
+		keys      map[string]bool // nil for an array
+		key       string          // the member being read
+		index     int             // the element being read
+		expectKey bool
+	}
+	var (
+		stack []*frame
+		dups  []duplicate
+	)
+	valueDone := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if f := stack[len(stack)-1]; f.keys != nil {
+			f.expectKey = true
+		} else {
+			f.index++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return dups // io.EOF, or a syntax error the decoder already reported
+		}
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; f.keys != nil && f.expectKey {
+				if tok == json.Delim('}') {
+					stack = stack[:len(stack)-1]
+					valueDone()
+					continue
+				}
+				k, _ := tok.(string)
+				if f.keys[k] {
+					d := duplicate{item: -1}
+					var b strings.Builder
+					for i, g := range stack[:len(stack)-1] {
+						if g.keys == nil {
+							fmt.Fprintf(&b, "[%d]", g.index)
+							if i == 1 {
+								d.item = g.index
+							}
+							continue
+						}
+						if i > 0 {
+							b.WriteByte('.')
+						}
+						b.WriteString(pathKey(g.key))
+					}
+					if b.Len() > 0 {
+						b.WriteByte('.')
+					}
+					b.WriteString(pathKey(k))
+					d.path = b.String()
+					d.top = k
+					if len(stack) > 1 {
+						d.top = stack[0].key
+					}
+					dups = append(dups, d)
+				}
+				f.keys[k] = true
+				f.key, f.expectKey = k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, expectKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// pathKey is a member name as a path shows it; "" would name nothing.
+func pathKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	return k
+}
+
+func duplicatesError(dups []duplicate) error {
 	var pe paramErrors
-	var in lookupInput
-	in.query.Indicator = pe.jsonString(fields, paramIndicator)
-	in.query.Type = pe.jsonString(fields, paramType)
-	in.query.Sections = pe.jsonSections(fields)
-	in.query.Limit = pe.jsonLimit(fields)
-	in.format = pe.format(pe.jsonString(fields, paramFormat))
-	if pe.jsonBool(fields, paramCacheOnly) {
-		in.query.Mode = lookup.CacheOnly
+	for _, d := range dups {
+		pe.add(d.path, "is given more than once; give each member once, since readers of the body disagree on which one counts")
 	}
-	pe.unknownParams(mapKeys(fields), lookupParams())
-	return in, pe.err()
-}
-
-func mapKeys(m map[string]json.RawMessage) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-// present reports whether a field was sent with a value other than null,
-// which callers building bodies from templates send for "not given".
-func present(fields map[string]json.RawMessage, name string) (json.RawMessage, bool) {
-	raw, ok := fields[name]
-	if !ok || string(raw) == "null" {
-		return nil, false
-	}
-	return raw, true
-}
-
-func (pe *paramErrors) jsonString(fields map[string]json.RawMessage, name string) string {
-	raw, ok := present(fields, name)
-	if !ok {
-		return ""
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		pe.add(name, "must be a string")
-		return ""
-	}
-	return s
-}
-
-func (pe *paramErrors) jsonSections(fields map[string]json.RawMessage) []string {
-	raw, ok := present(fields, paramSections)
-	if !ok {
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err == nil {
-		return splitSections(list)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return splitSections([]string{s})
-	}
-	pe.add(paramSections, "must be a list of section names or a comma-separated string")
-	return nil
-}
-
-func (pe *paramErrors) jsonLimit(fields map[string]json.RawMessage) int {
-	raw, ok := present(fields, paramLimit)
-	if !ok {
-		return 0
-	}
-	// A JSON number without fraction or exponent; "10" as a string is a
-	// mistake worth telling the caller about.
-	n, err := strconv.Atoi(string(raw))
-	if err != nil {
-		pe.add(paramLimit, "must be a whole number from %d to %d", lookup.MinLimit, lookup.MaxLimit)
-		return 0
-	}
-	return pe.limitRange(n)
-}
-
-func (pe *paramErrors) jsonBool(fields map[string]json.RawMessage, name string) bool {
-	raw, ok := present(fields, name)
-	if !ok {
-		return false
-	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		pe.add(name, "must be true or false")
-		return false
-	}
-	return b
+	return pe.err()
 }

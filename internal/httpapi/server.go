@@ -3,7 +3,10 @@
 // queries and bodies, authenticating API keys and checking roles, writing
 // lookup responses and RFC 9457 problems, and the per-request middleware
 // (request id, access log, metrics, panic recovery, deadline, body limit).
-// What a lookup means belongs to the Service it is given.
+// What a lookup means belongs to the Service it is given; the flat KL* form
+// and the SIEM plugin's functions are given as Options.Flatten and
+// Options.Functions, and the KUMA facade, mounted under /api/, as
+// Options.KUMA.
 package httpapi
 
 import (
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -32,6 +36,10 @@ type Service interface {
 	// Request; a bad query is *lookup.InvalidError.
 	Prepare(q lookup.Query) (lookup.Request, error)
 	Lookup(ctx context.Context, req lookup.Request) (*lookup.Result, error)
+	// LookupBatch answers prepared requests in input order, each question
+	// once, within ctx's deadline; items not done by then carry
+	// lookup.ErrBatchTimeout.
+	LookupBatch(ctx context.Context, reqs []lookup.Request) []lookup.BatchItem
 	// Forget drops every cached section of the indicator.
 	Forget(ctx context.Context, ind indicator.Indicator) error
 	// Sections lists the sections a caller may ask for about type t.
@@ -43,6 +51,22 @@ const (
 	DefaultRequestTimeout = 60 * time.Second
 	DefaultMaxBodyBytes   = 1 << 20
 )
+
+// Bounds of POST /v1/lookup/batch: 1000 URLs of 2000 characters fit in its
+// body, whatever Options.MaxBodyBytes says for single lookups.
+const (
+	MaxBatchItems     = 1000
+	MaxBatchBodyBytes = 8 << 20
+)
+
+// Function is one function of the SIEM plugin served at
+// GET /v1/functions/{Name}: a lookup of a fixed type and sections,
+// answered in flat form.
+type Function struct {
+	Name     string
+	Type     indicator.Type
+	Sections []string
+}
 
 // readyTimeout bounds a readiness check so that a hung dependency answers a
 // probe with 503 instead of holding it until the probe's own timeout.
@@ -61,8 +85,16 @@ type Options struct {
 	// Status is the admin report of GET /v1/status. Nil answers 501.
 	Status func(ctx context.Context) any
 	// Flatten turns a result into the flat KL* object of format=flat. Nil
-	// answers format=flat with 501.
+	// answers format=flat, and the functions, with 501.
 	Flatten func(*lookup.Result) map[string]any
+	// Functions are served at GET /v1/functions/{name}, and listed in this
+	// order when a caller names an unknown one. None answers those routes
+	// with 501.
+	Functions []Function
+	// KUMA, when set, serves the CyberTrace lookup facade under /api/ (it
+	// gets the full path, and authenticates and bounds bodies itself). Nil
+	// leaves /api/ a 404.
+	KUMA http.Handler
 	// Registerer receives the HTTP metrics. Required.
 	Registerer prometheus.Registerer
 	// Gatherer is served at /metrics. Nil uses Registerer when it is also a
@@ -104,6 +136,13 @@ func (o *Options) validate() error {
 	if o.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("Options.MaxBodyBytes is %d; it must not be negative", o.MaxBodyBytes))
 	}
+	seen := map[string]bool{}
+	for _, f := range o.Functions {
+		if f.Name == "" || seen[f.Name] || strings.ContainsAny(f.Name, "/?#") {
+			errs = append(errs, fmt.Errorf("Options.Functions: the name %q is empty, repeated or not a path segment", f.Name))
+		}
+		seen[f.Name] = true
+	}
 	if o.DefaultLimit != 0 && (o.DefaultLimit < lookup.MinLimit || o.DefaultLimit > lookup.MaxLimit) {
 		errs = append(errs, fmt.Errorf("Options.DefaultLimit is %d; it must be from %d to %d", o.DefaultLimit, lookup.MinLimit, lookup.MaxLimit))
 	}
@@ -124,7 +163,11 @@ type server struct {
 	opts     Options
 	metrics  *metrics
 	sections []byte // the GET /v1/sections body, built once: the catalog is immutable
-	now      func() time.Time
+	// catalog maps each type's section names, lower-cased, to the
+	// canonical ones, for a batch's sections shared by every type.
+	catalog   map[indicator.Type]map[string]string
+	functions map[string]Function
+	now       func() time.Time
 }
 
 // New returns tipgate's HTTP handler.
@@ -148,7 +191,18 @@ func newServer(opts Options) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	return &server{opts: opts, metrics: m, sections: sections, now: time.Now}, nil
+	catalog := map[indicator.Type]map[string]string{}
+	for _, t := range indicator.Types() {
+		catalog[t] = map[string]string{}
+		for _, sec := range opts.Service.Sections(t) {
+			catalog[t][strings.ToLower(sec.Name)] = sec.Name
+		}
+	}
+	functions := map[string]Function{}
+	for _, f := range opts.Functions {
+		functions[f.Name] = f
+	}
+	return &server{opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now}, nil
 }
 
 // routes is the one place every route is registered.
@@ -156,10 +210,13 @@ func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	// Order matters: the request id comes first so everything can log it;
 	// instrument wraps the recoverer so a panic is logged and counted as the
-	// 500 it becomes; the deadline and body limit apply to the handlers only.
-	r.Use(s.requestID, s.instrument, s.recoverer, s.deadline, s.limitBody)
+	// 500 it becomes; the deadline applies to the handlers only. Bodies are
+	// bounded per route: a batch's may be larger than a lookup's, and the
+	// KUMA facade bounds its own.
+	r.Use(s.requestID, s.instrument, s.recoverer, s.deadline)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
+	body := s.limitBody(s.opts.MaxBodyBytes)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
@@ -167,11 +224,16 @@ func (s *server) routes() http.Handler {
 	r.Get("/openapi.yaml", s.openapi)
 
 	r.With(s.require(apikey.Lookup)).Get("/v1/lookup", s.lookupGET)
-	r.With(s.require(apikey.Lookup)).Post("/v1/lookup", s.lookupPOST)
-	r.With(s.require(apikey.Refresh)).Post("/v1/refresh", s.refresh)
+	r.With(body, s.require(apikey.Lookup)).Post("/v1/lookup", s.lookupPOST)
+	r.With(s.limitBody(max(MaxBatchBodyBytes, s.opts.MaxBodyBytes)), s.require(apikey.Lookup)).Post("/v1/lookup/batch", s.lookupBatch)
+	r.With(body, s.require(apikey.Refresh)).Post("/v1/refresh", s.refresh)
+	r.With(s.require(apikey.Lookup)).Get("/v1/functions/{name}", s.function)
 	r.With(s.require(apikey.Lookup)).Get("/v1/sections", s.listSections)
 	r.With(s.require(apikey.Admin)).Get("/v1/status", s.status)
 	r.With(s.require(apikey.Admin)).Delete("/v1/cache", s.purge)
+	if s.opts.KUMA != nil {
+		r.Handle("/api/*", s.opts.KUMA)
+	}
 	return r
 }
 
