@@ -181,6 +181,9 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		StaleFor:     cfg.CacheStale,
 		DefaultLimit: cfg.DefaultLimit,
 		FetchTimeout: fetchTimeout(cfg),
+		// A batch's misses may hold at most half of the TIP request
+		// slots, so that single lookups are not starved behind it.
+		Bulk: upstream.WithBulk,
 	})
 	if err != nil {
 		return nil, err
