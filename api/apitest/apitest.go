@@ -114,6 +114,10 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 		if h.Get("X-API-Key") != "" {
 			return nil
 		}
+	case "basicAuth":
+		if strings.HasPrefix(strings.ToLower(h.Get("Authorization")), "basic ") {
+			return nil
+		}
 	}
 	return errors.New("no credentials for " + in.SecuritySchemeName)
 }

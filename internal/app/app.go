@@ -22,7 +22,9 @@ import (
 	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/config"
 	"github.com/tipgate/tipgate/internal/coord"
+	"github.com/tipgate/tipgate/internal/flat"
 	"github.com/tipgate/tipgate/internal/httpapi"
+	"github.com/tipgate/tipgate/internal/kuma"
 	"github.com/tipgate/tipgate/internal/localnet"
 	"github.com/tipgate/tipgate/internal/lookup"
 	"github.com/tipgate/tipgate/internal/tip"
@@ -189,8 +191,26 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
+	kumaHandler, err := kuma.New(kuma.Options{
+		Looker:     a.lookup,
+		Keys:       keys,
+		CacheOnly:  cfg.KUMACacheOnly,
+		Logger:     logger.With("component", "kuma"),
+		Registerer: a.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var functions []httpapi.Function
+	for _, f := range flat.Functions() {
+		functions = append(functions, httpapi.Function{Name: f.Name, Type: f.Type, Sections: f.Sections})
+	}
+
 	handler, err := httpapi.New(httpapi.Options{
 		Service:        a.lookup,
+		Flatten:        flat.Flatten,
+		Functions:      functions,
+		KUMA:           kumaHandler,
 		Keys:           keys,
 		Ready:          a.ready,
 		Status:         a.status,
