@@ -181,7 +181,7 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 func invalidDetail(params []lookup.InvalidParam) string {
 	switch n := len(params); {
 	case n == 1:
-		return fmt.Sprintf("The request is invalid: %s: %s. Fix it and try again; nothing was sent to TIP.", params[0].Name, params[0].Reason)
+		return fmt.Sprintf("The request is invalid: %s: %s. Fix it and try again; nothing was sent to TIP.", params[0].Name, strings.TrimRight(params[0].Reason, "."))
 	case n > maxInvalidParams:
 		return fmt.Sprintf("The request has %d invalid parameters; the first %d are listed in invalid_params. Fix them and try again; nothing was sent to TIP.", n, maxInvalidParams)
 	default:
