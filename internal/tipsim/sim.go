@@ -89,6 +89,11 @@ type Sim struct {
 	tokenExpiry string // TokenExpirationDate reported in Bearer mode
 
 	requests atomic.Int64
+	// inFlight counts lookups being handled now; maxInFlight is the most
+	// there were at once since the last Reset, so that tests can check a
+	// client's concurrency bound at the only place that sees every request.
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
 
 	mu          sync.Mutex
 	log         []Request
@@ -126,6 +131,20 @@ func (s *Sim) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // the handler since the last Reset, whatever their outcome.
 func (s *Sim) Requests() int64 { return s.requests.Load() }
 
+// MaxConcurrent returns the most lookup requests (anything under /api/)
+// that were being handled at the same time since the last Reset, hung and
+// delayed ones included.
+func (s *Sim) MaxConcurrent() int64 { return s.maxInFlight.Load() }
+
+// enter counts a lookup in flight and raises the high-water mark; the
+// returned func counts it out.
+func (s *Sim) enter() (leave func()) {
+	n := s.inFlight.Add(1)
+	for m := s.maxInFlight.Load(); n > m && !s.maxInFlight.CompareAndSwap(m, n); m = s.maxInFlight.Load() {
+	}
+	return func() { s.inFlight.Add(-1) }
+}
+
 // Log returns the most recent requests (up to 10000), oldest first. A
 // request is logged when its handling ends.
 func (s *Sim) Log() []Request {
@@ -140,12 +159,14 @@ func (s *Sim) Log() []Request {
 	return out
 }
 
-// Reset clears the request counter, the request log and the day's quota
-// counter. Faults stay; ClearFaults removes them.
+// Reset clears the request counter, the concurrency high-water mark (to
+// the requests in flight now), the request log and the day's quota counter.
+// Faults stay; ClearFaults removes them.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests.Store(0)
+	s.maxInFlight.Store(s.inFlight.Load())
 	s.log = nil
 	s.dayRequests = 0
 }
@@ -166,6 +187,7 @@ func (s *Sim) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.requests.Add(1)
+	defer s.enter()()
 	start := time.Now()
 	l, perr := parseLookup(s.catalog, path, r.URL.RawQuery)
 	mode := presentedAuth(r)
