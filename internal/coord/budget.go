@@ -12,13 +12,25 @@ import (
 // takeLua counts one TIP request against the gateway's total (KEYS[1]) and,
 // when given, a key's counter (KEYS[2]), unless a limit is reached: ARGV[1]
 // the gateway's limit and ARGV[2] the key's (0 = none), ARGV[3] the
-// counters' TTL in ms. It answers {spent, total, keycount}, spent being
-// "gateway", "key" or "" when counted. Checking and counting in one script
-// is what keeps replicas from all taking the last request of a budget.
+// counters' TTL in ms. ARGV[4] and ARGV[5] are requests this process made
+// while Redis could not count them (for the total and for the key): they
+// were spent, so they are added first, whatever the limits say. It answers
+// {spent, total, keycount}, spent being "gateway", "key" or "" when counted.
+// Checking and counting in one script is what keeps replicas from all
+// taking the last request of a budget.
 const takeLua = `
 local total = tonumber(redis.call('GET', KEYS[1]) or '0')
 local kc = 0
 if #KEYS > 1 then kc = tonumber(redis.call('GET', KEYS[2]) or '0') end
+local owed, kowed = tonumber(ARGV[4]), tonumber(ARGV[5])
+if owed > 0 then
+  total = redis.call('INCRBY', KEYS[1], owed)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if #KEYS > 1 and kowed > 0 then
+  kc = redis.call('INCRBY', KEYS[2], kowed)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
 local limit, klimit = tonumber(ARGV[1]), tonumber(ARGV[2])
 if limit > 0 and total >= limit then return {'gateway', total, kc} end
 if #KEYS > 1 and klimit > 0 and kc >= klimit then return {'key', total, kc} end
@@ -33,6 +45,8 @@ return {'', total, kc}
 
 // tally is one counter as this process knows it: the last value read from
 // Redis and the requests it counted in memory since, while Redis could not.
+// Those are owed to Redis: the next Take that reaches it adds them, so that
+// an outage never makes the shared count forget requests that were made.
 type tally struct {
 	read  int
 	since int
@@ -59,9 +73,15 @@ func (r *Redis) Take(ctx context.Context, day, key string, limit, keyLimit int) 
 	if key != "" {
 		keys = append(keys, r.budgetKey(day, key))
 	}
+	r.countMu.Lock()
+	owed, kowed := r.tally(day, "").since, 0
+	if key != "" {
+		kowed = r.tally(day, key).since
+	}
+	r.countMu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
 	defer cancel()
-	res, err := r.takeScript.Run(cctx, r.client, keys, max(limit, 0), max(keyLimit, 0), counterTTL.Milliseconds()).Slice()
+	res, err := r.takeScript.Run(cctx, r.client, keys, max(limit, 0), max(keyLimit, 0), counterTTL.Milliseconds(), owed, kowed).Slice()
 	var spent string
 	var total, kc int64
 	if err == nil {
@@ -77,9 +97,13 @@ func (r *Redis) Take(ctx context.Context, day, key string, limit, keyLimit int) 
 	r.setDegraded(false, nil)
 	r.countMu.Lock()
 	defer r.countMu.Unlock()
-	*r.tally(day, "") = tally{read: int(total)}
+	// What was owed is in Redis now; anything counted in memory meanwhile
+	// (a racing Take that found Redis down) is still owed.
+	t := r.tally(day, "")
+	*t = tally{read: int(total), since: max(t.since-owed, 0)}
 	if key != "" {
-		*r.tally(day, key) = tally{read: int(kc)}
+		k := r.tally(day, key)
+		*k = tally{read: int(kc), since: max(k.since-kowed, 0)}
 	}
 	return spent, nil
 }
@@ -135,8 +159,9 @@ func (r *Redis) Count(ctx context.Context, day, key string) (int, error) {
 			r.setDegraded(false, nil)
 			r.countMu.Lock()
 			defer r.countMu.Unlock()
-			*r.tally(day, key) = tally{read: n}
-			return n, nil
+			t := r.tally(day, key)
+			t.read = n // what is still owed to Redis stays counted
+			return t.count(), nil
 		}
 		if ctx.Err() != nil {
 			return 0, ctx.Err()

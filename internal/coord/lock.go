@@ -348,3 +348,19 @@ func (r *Redis) wake(key string) {
 		}
 	}
 }
+
+// Held reports whether someone holds the fetch lock key now. It is a hint,
+// true a moment ago: callers use it to leave a write to a fetch that is
+// known to be running, never to decide who fetches.
+func (r *Redis) Held(ctx context.Context, key string) (bool, error) {
+	if err := r.usable(ctx); err != nil {
+		return false, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
+	defer cancel()
+	n, err := r.client.Exists(cctx, r.lockKey(key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("coord: lock %q: %w", key, err)
+	}
+	return n > 0, nil
+}

@@ -402,3 +402,24 @@ func TestConcurrentAcquireOneWins(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldSaysWhetherALockIsTaken(t *testing.T) {
+	srv := redistest.New(t)
+	a, b := newProcess(t, srv, procOptions{}), newProcess(t, srv, procOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if held, err := b.Held(ctx, testKey); held || err != nil {
+		t.Fatalf("Held of a free lock = %v, %v; want false", held, err)
+	}
+	release, _, err := a.Acquire(ctx, testKey, 10)
+	if err != nil || release == nil {
+		t.Fatalf("Acquire = %v, %v", release != nil, err)
+	}
+	if held, err := b.Held(ctx, testKey); !held || err != nil {
+		t.Fatalf("Held of a taken lock, from another process = %v, %v; want true", held, err)
+	}
+	release()
+	if held, err := b.Held(ctx, testKey); held || err != nil {
+		t.Fatalf("Held after release = %v, %v; want false", held, err)
+	}
+}

@@ -93,9 +93,49 @@ func (s *Service) ask(ctx context.Context, q question, limit int, release func()
 	for name, e := range entries {
 		write[name] = e
 	}
+	if !q.refresh {
+		s.keepLonger(ctx, q, limit, write)
+	}
 	write[tip.SectionZone] = zone
 	s.store1(ctx, ind, write, release)
 	return &fetchResult{zone: zone, entries: entries}, nil
+}
+
+// keepLonger drops from write the list sections whose stored entry is fresh
+// and holds more records than this answer: a fetch for fewer records that
+// answers after a concurrent fetch for more (another flight here, or
+// another replica's) must not shrink the cache, or the next caller who
+// needs the longer list pays TIP again. A refresh always writes what it
+// fetched.
+func (s *Service) keepLonger(ctx context.Context, q question, limit int, write map[string]*entry) {
+	var lists []string
+	for name, e := range write {
+		if !e.Complete && e.Data != nil && e.Count > 0 {
+			lists = append(lists, name)
+		}
+	}
+	if len(lists) == 0 {
+		return
+	}
+	// A fetch of the most records for this question is running (someone
+	// needed more than this fetch asks for): its answer will be stored, and
+	// this one must not land after it and shrink it.
+	if s.locks != nil && limit < MaxLimit {
+		if held, err := s.locks.Held(ctx, s.lockKey(q)+maxLockSuffix); err == nil && held {
+			for _, name := range lists {
+				delete(write, name)
+			}
+			return
+		}
+	}
+	v := s.read(ctx, q.ind, lists)
+	now := s.now()
+	for _, name := range lists {
+		old, mine := v.entries[name], write[name]
+		if old != nil && fresh(old, now) && old.Data != nil && (old.Complete || old.Count > mine.Count) {
+			delete(write, name)
+		}
+	}
 }
 
 // store1 stores one answer's entries, behind the answer when a Writer is

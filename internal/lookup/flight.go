@@ -33,6 +33,10 @@ func (s *Service) lockKey(q question) string {
 	return s.ns + ":" + tag(q.ind) + ":" + strings.Join(q.sections, ",")
 }
 
+// maxLockSuffix names a question's second lock, held by a fetch of the most
+// records.
+const maxLockSuffix = "|max"
+
 // flight is one fetch in progress that callers wait on.
 type flight struct {
 	limit   int
@@ -163,7 +167,7 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 			// The holder's answer will not hold enough records for us; the
 			// question's second lock fetches the most records, so that no
 			// third fetch is ever needed.
-			lock, lockLimit = key+"|max", MaxLimit
+			lock, lockLimit = key+maxLockSuffix, MaxLimit
 			release, _, err = s.locks.Acquire(ctx, lock, lockLimit)
 		}
 		switch {

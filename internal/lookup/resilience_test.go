@@ -752,6 +752,16 @@ func (l *lockTable) Wait(ctx context.Context, key string) error {
 }
 
 // expireAll drops every lock without its holder, waking the waiters.
+func (l *lockTable) Held(_ context.Context, key string) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return false, l.err
+	}
+	_, ok := l.held[key]
+	return ok, nil
+}
+
 func (l *lockTable) expireAll() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -849,4 +859,56 @@ func (s *recordingStore) Set(ctx context.Context, items []cache.Item) error {
 	err := s.mapStore.Set(ctx, items)
 	s.log.add("write")
 	return err
+}
+
+// A fetch for fewer records that answers while a fetch of the most records
+// for the same question runs (another replica's) leaves the list to it, and
+// one that answers after such a fetch was stored does not shrink it: the
+// next caller who needs the longer list is a hit.
+func TestSmallerAnswerDoesNotShrinkTheCache(t *testing.T) {
+	for _, maxRunning := range []bool{true, false} {
+		t.Run(fmt.Sprintf("max fetch running %v", maxRunning), func(t *testing.T) {
+			clk := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
+			st := &mapStore{clock: clk, m: map[string]stored{}}
+			locks := newLockTable()
+			small := newFixtureOn(t, st, withLocks(locks))
+			big := newFixtureOn(t, st, withLocks(locks))
+			big.tip.set(func(f *fakeTIP) { f.listSize = 40 })
+			small.tip.set(func(f *fakeTIP) { f.listSize = 40; f.gate = make(chan struct{}) })
+			sections := []string{"DomainDnsResolutions"}
+
+			fromSmall := small.start(context.Background(), domainReq(sections, 5, Normal))
+			waitFor(t, "the small fetch in TIP", func() bool { return len(small.tip.Calls()) == 1 })
+			var release func()
+			if maxRunning {
+				// Another replica's fetch of the most records holds the
+				// question's second lock while the small one answers.
+				r, _, err := locks.Acquire(context.Background(), small.svc.lockKey(question{ind: domainReq(nil, 0, Normal).Indicator, sections: sections})+maxLockSuffix, MaxLimit)
+				if err != nil || r == nil {
+					t.Fatalf("take the max lock: %v", err)
+				}
+				release = r
+			} else if res := big.lookup(t, Request{Indicator: domainReq(nil, 0, Normal).Indicator, Sections: sections, Limit: MaxLimit, Mode: Refresh}); listLenOf(t, res.Sections["DomainDnsResolutions"]) != 40 {
+				t.Fatalf("the big fetch got %s", res.Sections["DomainDnsResolutions"])
+			}
+			small.tip.set(func(f *fakeTIP) { close(f.gate); f.gate = nil })
+			if o := await(t, fromSmall); o.err != nil || listLenOf(t, o.res.Sections["DomainDnsResolutions"]) != 5 {
+				t.Fatalf("small caller = %+v, %v; want its 5 records", o.res, o.err)
+			}
+			if release != nil {
+				// The small answer left the list to the running max fetch.
+				if _, err := small.svc.Lookup(context.Background(), domainReq(sections, 5, CacheOnly)); !errors.Is(err, ErrNotCached) {
+					t.Fatalf("cache-only at 5 while the max fetch runs: err = %v, want not cached (the small list left to it)", err)
+				}
+				// The max fetch stores its answer, then releases.
+				big.lookup(t, Request{Indicator: domainReq(nil, 0, Normal).Indicator, Sections: sections, Limit: MaxLimit, Mode: Refresh})
+				release()
+			}
+			calls := len(big.tip.Calls())
+			res := big.lookup(t, domainReq(sections, 30, Normal))
+			if res.Cache != CacheHit || len(big.tip.Calls()) != calls {
+				t.Fatalf("a limit-30 lookup after both = %s with %d new TIP calls; want a hit from the longer list", res.Cache, len(big.tip.Calls())-calls)
+			}
+		})
+	}
 }

@@ -49,6 +49,8 @@ type Locks interface {
 	Acquire(ctx context.Context, key string, limit int) (release func(), holder int, err error)
 	// Wait returns nil when the lock key is released or has expired.
 	Wait(ctx context.Context, key string) error
+	// Held reports whether someone holds the lock key now (a hint).
+	Held(ctx context.Context, key string) (bool, error)
 }
 
 // Writer stores entries behind the answer (internal/cache.Writer): a miss
