@@ -22,9 +22,10 @@ run: ## run the demo: built-in TIP simulator, generated credentials, in-memory c
 	$(GO) run ./cmd/tipgate demo
 
 .PHONY: test
-test: ## run every test (unit and integration, real Redis and simulator over mTLS) with the race detector
+test: ## run every test (unit and integration, real Redis and simulator over mTLS) with the race detector, then deploy/'s
 	@scripts/ensure-redis.sh
 	$(GO) test -race -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 .PHONY: lint
 lint: ## gofmt, go vet, go mod tidy and staticcheck
@@ -32,6 +33,7 @@ lint: ## gofmt, go vet, go mod tidy and staticcheck
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	cd deploy && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 15s)
