@@ -725,7 +725,8 @@ func TestWriteBehindDrainsOnShutdown(t *testing.T) {
 // the miss's entries reach the in-process fallback through the write-behind
 // queue, after the answer, and with coord down no lock makes the repeat
 // wait, so the process must see its own pending writes.
-func TestOutageRepeatSeesItsOwnWriteBehind(t *testing.T) {	g := startGateway(t, "redis", nil)
+func TestOutageRepeatSeesItsOwnWriteBehind(t *testing.T) {
+	g := startGateway(t, "redis", nil)
 	g.lookup(lookupPath("red.before-outage.example.com"))
 	g.redis.Stop()
 	g.lookup(lookupPath("red.detects-outage.example.com"))
@@ -767,7 +768,8 @@ func TestOutageRepeatSeesItsOwnWriteBehind(t *testing.T) {	g := startGateway(t, 
 // is a hit: the miss's entries may still be being written behind, and the
 // fetch lock the subset lookup would wait on is keyed by its own section
 // list, not the miss's.
-func TestSubsetAfterMissSeesItsOwnWriteBehind(t *testing.T) {	retryDisturbed(t, func(c *checker) {
+func TestSubsetAfterMissSeesItsOwnWriteBehind(t *testing.T) {
+	retryDisturbed(t, func(c *checker) {
 		g := startGateway(t, "redis", nil)
 		c.g = g
 		var again []string
