@@ -15,7 +15,7 @@ func TestSpecIsValid(t *testing.T) {
 	if err := doc.Validate(t.Context()); err != nil {
 		t.Fatalf("openapi.yaml is not valid OpenAPI: %v", err)
 	}
-	for _, path := range []string{"/v1/lookup", "/v1/lookup/batch", "/v1/functions/{name}", "/api/{version}/lookup", "/api/1.3/{tenant}/lookup", "/v1/refresh", "/v1/sections", "/v1/status", "/v1/cache", "/healthz", "/readyz", "/metrics", "/openapi.yaml"} {
+	for _, path := range []string{"/v1/lookup", "/v1/lookup/batch", "/v1/functions/{name}", "/api/{version}/lookup", "/api/1.3/{tenant}/lookup", "/v1/refresh", "/v1/sections", "/v1/me", "/v1/status", "/v1/cache", "/healthz", "/readyz", "/metrics", "/openapi.yaml", "/ui", "/ui/"} {
 		if doc.Paths.Value(path) == nil {
 			t.Errorf("openapi.yaml has no path %s", path)
 		}

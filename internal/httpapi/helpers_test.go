@@ -346,7 +346,7 @@ func decodeProblem(t *testing.T, w *httptest.ResponseRecorder) problem {
 	}
 	for f := range raw {
 		switch f {
-		case "type", "title", "status", "detail", "invalid_params", "cached_sections":
+		case "type", "title", "status", "detail", "invalid_params", "cached_sections", "indicator", "indicator_type":
 		default:
 			t.Errorf("problem body has unexpected member %q", f)
 		}

@@ -27,6 +27,11 @@ type problem struct {
 	// CachedSections, on a not-cached problem, lists what is cached for
 	// the indicator (possibly nothing), so the caller knows what to ask for.
 	CachedSections *[]string `json:"cached_sections,omitempty"`
+	// Indicator and IndicatorType, on a not-cached problem, are the
+	// normalised indicator and its detected type, so that a client can
+	// offer that type's sections without parsing the indicator itself.
+	Indicator     string `json:"indicator,omitempty"`
+	IndicatorType string `json:"indicator_type,omitempty"`
 
 	// retryAfter, when positive, is sent as the Retry-After header.
 	retryAfter time.Duration
@@ -141,10 +146,14 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 		if len(cached) > 0 {
 			detail = "The cache does not hold every requested section at this limit (cached_sections lists what it holds); ask for those, or ask again without cache_only to fetch the rest from TIP."
 		}
-		return problem{
+		p := problem{
 			Type: typeNotCached, Title: "Not cached", Status: http.StatusNotFound,
 			Detail: detail, CachedSections: &cached,
-		}, false, 0
+		}
+		if nc != nil {
+			p.Indicator, p.IndicatorType = nc.Indicator.Value, string(nc.Indicator.Type)
+		}
+		return p, false, 0
 	case errors.As(err, &te):
 		level := slog.LevelWarn
 		if te.Kind == lookup.KindBadRequest {

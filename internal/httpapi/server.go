@@ -108,8 +108,12 @@ type Options struct {
 	// MaxBodyBytes bounds a request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// DefaultLimit is the limit Prepare applies when a caller names none;
-	// here it only appears in error messages.
+	// here it appears in error messages and GET /v1/me.
 	DefaultLimit int
+	// UI is the analyst's console, served at /ui and /ui/ without a key
+	// (the page asks for one and sends it with each API call). Nil serves
+	// no console.
+	UI http.Handler
 }
 
 func (o *Options) validate() error {
@@ -222,6 +226,12 @@ func (s *server) routes() http.Handler {
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 	r.Get("/openapi.yaml", s.openapi)
+	if s.opts.UI != nil {
+		// The page and its assets hold no data; the API calls it makes
+		// carry the analyst's key.
+		r.Handle("/ui", s.opts.UI)
+		r.Handle("/ui/*", s.opts.UI)
+	}
 
 	r.With(s.require(apikey.Lookup)).Get("/v1/lookup", s.lookupGET)
 	r.With(body, s.require(apikey.Lookup)).Post("/v1/lookup", s.lookupPOST)
@@ -229,6 +239,7 @@ func (s *server) routes() http.Handler {
 	r.With(body, s.require(apikey.Refresh)).Post("/v1/refresh", s.refresh)
 	r.With(s.require(apikey.Lookup)).Get("/v1/functions/{name}", s.function)
 	r.With(s.require(apikey.Lookup)).Get("/v1/sections", s.listSections)
+	r.With(s.require(apikey.Lookup)).Get("/v1/me", s.me)
 	r.With(s.require(apikey.Admin)).Get("/v1/status", s.status)
 	r.With(s.require(apikey.Admin)).Delete("/v1/cache", s.purge)
 	if s.opts.KUMA != nil {
