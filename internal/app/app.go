@@ -28,6 +28,7 @@ import (
 	"github.com/tipgate/tipgate/internal/localnet"
 	"github.com/tipgate/tipgate/internal/lookup"
 	"github.com/tipgate/tipgate/internal/tip"
+	"github.com/tipgate/tipgate/internal/ui"
 	"github.com/tipgate/tipgate/internal/upstream"
 )
 
@@ -206,6 +207,10 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		functions = append(functions, httpapi.Function{Name: f.Name, Type: f.Type, Sections: f.Sections})
 	}
 
+	console, err := ui.New()
+	if err != nil {
+		return nil, err
+	}
 	handler, err := httpapi.New(httpapi.Options{
 		Service:        a.lookup,
 		Flatten:        flat.Flatten,
@@ -219,6 +224,7 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Logger:         logger.With("component", "http"),
 		RequestTimeout: cfg.RequestTimeout,
 		DefaultLimit:   cfg.DefaultLimit,
+		UI:             console,
 	})
 	if err != nil {
 		return nil, err

@@ -113,6 +113,8 @@ Try:
   curl -s -X POST -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' -d '{"indicator":"hxxp://gsocket[.]io/x"}' '%[1]s/v1/refresh'
 
 Run the first line twice: the second answer says "cache": "hit" with the same received_at.
+
+The analyst's console: open %[1]s/ui/?indicator=tetegrams.org in a browser and paste the key once.
 Press Ctrl-C to stop.
 
 `, base, key, simURL, store)
