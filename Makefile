@@ -22,8 +22,9 @@ run: ## run the demo: built-in TIP simulator, generated credentials, in-memory c
 	$(GO) run ./cmd/tipgate demo
 
 .PHONY: test
-test: ## run every test (unit and integration, real Redis and simulator over mTLS) with the race detector, then deploy/'s
+test: ## run every test (unit and integration, real Redis and simulator over mTLS, the console in headless Chromium) with the race detector, then deploy/'s
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 	$(GO) test -race -count=1 ./...
 	cd deploy && $(GO) test -count=1 ./...
 
