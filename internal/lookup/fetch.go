@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tipgate/tipgate/internal/cache"
-	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -66,7 +65,7 @@ func (s *Service) ask(ctx context.Context, q question, limit int, release func()
 
 	if !res.Found {
 		zone := &entry{ReceivedAt: received, FreshUntil: received.Add(s.greyTTL), NotFound: true}
-		s.store1(ctx, ind, map[string]*entry{tip.SectionZone: zone}, release)
+		s.store1(ctx, q, map[string]*entry{tip.SectionZone: zone}, release)
 		return &fetchResult{zone: zone}, nil
 	}
 
@@ -97,7 +96,7 @@ func (s *Service) ask(ctx context.Context, q question, limit int, release func()
 		s.keepLonger(ctx, q, limit, write)
 	}
 	write[tip.SectionZone] = zone
-	s.store1(ctx, ind, write, release)
+	s.store1(ctx, q, write, release)
 	return &fetchResult{zone: zone, entries: entries}, nil
 }
 
@@ -139,9 +138,12 @@ func (s *Service) keepLonger(ctx context.Context, q question, limit int, write m
 }
 
 // store1 stores one answer's entries, behind the answer when a Writer is
-// set, and then gives up the lock. A failure is counted, never returned:
-// the caller's answer does not depend on it.
-func (s *Service) store1(ctx context.Context, ind indicator.Indicator, entries map[string]*entry, release func()) {
+// set, and then gives up the lock. A refresh writes before it answers: its
+// caller may go straight to another replica and must find what it forced.
+// A failure is counted, never returned: the caller's answer does not depend
+// on it.
+func (s *Service) store1(ctx context.Context, q question, entries map[string]*entry, release func()) {
+	ind := q.ind
 	items := make([]cache.Item, 0, len(entries))
 	now := s.now()
 	for name, e := range entries {
@@ -160,7 +162,7 @@ func (s *Service) store1(ctx context.Context, ind indicator.Indicator, entries m
 		done()
 		return
 	}
-	if s.writer != nil {
+	if s.writer != nil && !q.refresh {
 		s.writer.Write(items, done)
 		return
 	}

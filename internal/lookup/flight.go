@@ -175,6 +175,12 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 			s.log.DebugContext(ctx, "fetch lock unavailable; asking TIP without coordinating replicas", "err", err)
 			return s.ask(ctx, q, limit, nil)
 		case release != nil:
+			// The previous holder may have stored its answer and let go
+			// between our read and our take: look once more before paying.
+			if v := s.read(ctx, q.ind, q.sections); v.answers(s, req, s.now(), since) {
+				release()
+				return &fetchResult{zone: v.zone, entries: v.entries, cached: true}, nil
+			}
 			return s.ask(ctx, q, lockLimit, release)
 		}
 		s.metrics.lockWaits.Inc()

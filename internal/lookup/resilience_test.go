@@ -693,6 +693,8 @@ type lockTable struct {
 	held      map[string]*heldLock
 	err       error  // Acquire fails with it when set
 	onRelease func() // runs on every release by a holder
+	// beforeAcquire, when set, runs at the start of every Acquire.
+	beforeAcquire func()
 	waits     int
 }
 
@@ -707,6 +709,12 @@ func (h *heldLock) drop() { h.once.Do(func() { close(h.gone) }) }
 func newLockTable() *lockTable { return &lockTable{held: map[string]*heldLock{}} }
 
 func (l *lockTable) Acquire(_ context.Context, key string, limit int) (func(), int, error) {
+	l.mu.Lock()
+	hook := l.beforeAcquire
+	l.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
@@ -910,5 +918,35 @@ func TestSmallerAnswerDoesNotShrinkTheCache(t *testing.T) {
 				t.Fatalf("a limit-30 lookup after both = %s with %d new TIP calls; want a hit from the longer list", res.Cache, len(big.tip.Calls())-calls)
 			}
 		})
+	}
+}
+
+// A replica whose read missed just before another replica stored the
+// answer and let the lock go takes the free lock and must look once more
+// before asking TIP: the answer is there.
+func TestLooksAgainAfterTakingTheLock(t *testing.T) {
+	clk := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
+	st := &mapStore{clock: clk, m: map[string]stored{}}
+	locks := newLockTable()
+	a := newFixtureOn(t, st, withLocks(locks))
+	b := newFixtureOn(t, st, withLocks(locks))
+	req := domainReq([]string{"DomainGeneralInfo"}, 10, Normal)
+	var started sync.Mutex
+	first := true
+	locks.beforeAcquire = func() {
+		// B's reads have missed and it is about to take the lock; A now
+		// fetches, stores and lets go (A's own Acquire comes back here and
+		// passes).
+		started.Lock()
+		run := first
+		first = false
+		started.Unlock()
+		if run {
+			a.lookup(t, req)
+		}
+	}
+	res := b.lookup(t, req)
+	if res.Cache != CacheHit || len(b.tip.Calls()) != 0 || len(a.tip.Calls()) != 1 {
+		t.Fatalf("B = %s with %d TIP calls (A %d); want a hit from A's answer and no TIP call of its own", res.Cache, len(b.tip.Calls()), len(a.tip.Calls()))
 	}
 }
