@@ -695,7 +695,7 @@ type lockTable struct {
 	onRelease func() // runs on every release by a holder
 	// beforeAcquire, when set, runs at the start of every Acquire.
 	beforeAcquire func()
-	waits     int
+	waits         int
 }
 
 type heldLock struct {
