@@ -142,6 +142,11 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 	var once sync.Once
 	g.stopApp = func() {
 		once.Do(func() {
+			// net/http's Shutdown waits up to 5 s for a connection that
+			// was opened but never carried a request, and the client's
+			// transport leaves such spare connections behind when it
+			// races dials under concurrent requests: close them first.
+			http.DefaultClient.CloseIdleConnections()
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("Serve: %v", err)
