@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -81,21 +82,48 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	return r
 }
 
-// OpenRedis connects to the Redis at rawURL (redis://, rediss:// or
-// unix://, as go-redis's ParseURL reads them; query parameters such as
-// pool_size or read_timeout override the defaults here). It does not contact
-// Redis: a Redis that is down at start-up is reported by Ping and must not
-// stop the gateway, which can answer through TIP meanwhile. Errors show the
-// URL with its password hidden.
-func OpenRedis(rawURL string, opts RedisOptions) (*Redis, error) {
-	// go-redis would return url.Parse's error, which quotes the whole URL,
-	// password included; parse first and say what is wrong in our own words.
-	if _, err := url.Parse(rawURL); err != nil {
-		return nil, fmt.Errorf("cache: redis URL %s is not a valid URL: check its form, and percent-encode special characters in the password", RedactURL(rawURL))
+// ParseRedisURL is the one rule for TIPGATE_REDIS_URL: a redis://,
+// rediss:// or unix:// URL as go-redis reads it (query parameters such as
+// pool_size or read_timeout included). internal/config reports its error
+// against the variable and OpenRedis applies it to what it is given. The
+// error reads after the URL's name ("… is not a valid URL") and never shows
+// the URL or any part of it that could be its password.
+func ParseRedisURL(rawURL string) (*redis.Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Parse's error quotes the whole URL, password included.
+		return nil, errors.New("is not a valid URL (it is not shown here because it may hold a password); check its form, and percent-encode special characters in the password")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+		return nil, errors.New("must start with redis://, rediss:// or unix://")
 	}
 	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("cache: redis URL %s: %w", RedactURL(rawURL), err)
+		// go-redis quotes the path and query, not the user information, but
+		// a password that also appears there must not be shown either; nor
+		// a lone user name, which is often the password put in the wrong
+		// place.
+		msg := err.Error()
+		pw, hasPW := u.User.Password()
+		if !hasPW {
+			pw = u.User.Username()
+		}
+		if pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "<secret>")
+		}
+		return nil, fmt.Errorf("is not a Redis URL that tipgate can use: %s", msg)
+	}
+	return ro, nil
+}
+
+// OpenRedis connects to the Redis at rawURL (see ParseRedisURL; query
+// parameters override the defaults here). It does not contact Redis: a
+// Redis that is down at start-up is reported by Ping and must not stop the
+// gateway, which can answer through TIP meanwhile.
+func OpenRedis(rawURL string, opts RedisOptions) (*Redis, error) {
+	ro, err := ParseRedisURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("cache: the Redis URL %w", err)
 	}
 	ro.ContextTimeoutEnabled = true
 	if ro.DialTimeout == 0 {
@@ -238,78 +266,6 @@ func (r *Redis) usable(ctx context.Context, op string) error {
 // become PX 0, which Redis rejects.
 func ttlMillis(ttl time.Duration) int64 {
 	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
-}
-
-// RedactURL returns rawURL fit for logs and errors. It hides the password
-// of the userinfo (all of a userinfo without a colon, since someone may have
-// put the password there) and the value of any query parameter whose name
-// looks secret, with everything after it. It reads the text rather than
-// url.Parse's result, so that a URL which does not parse, or parses other
-// than its author meant (an unencoded '?', '#' or '@' in a password), still
-// comes out without the secret; when unsure it hides more.
-func RedactURL(rawURL string) string {
-	prefix, rest := "", rawURL
-	if i := strings.Index(rawURL, "://"); i >= 0 {
-		prefix, rest = rawURL[:i+3], rawURL[i+3:]
-	}
-	var hide [][2]int // spans of rest, in order
-	// The last '@' ends the userinfo: an unencoded '@' in a password would
-	// otherwise leave its tail in view.
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		from := 0
-		if c := strings.IndexByte(rest[:at], ':'); c >= 0 {
-			from = c + 1
-		}
-		hide = append(hide, [2]int{from, at})
-	}
-	if v := secretQueryValue(rest); v >= 0 {
-		if len(hide) > 0 && v <= hide[0][1] {
-			hide[0] = [2]int{min(v, hide[0][0]), len(rest)}
-		} else {
-			hide = append(hide, [2]int{v, len(rest)})
-		}
-	}
-	if len(hide) == 0 {
-		return rawURL
-	}
-	var b strings.Builder
-	b.WriteString(prefix)
-	last := 0
-	for _, h := range hide {
-		b.WriteString(rest[last:h[0]])
-		b.WriteString("xxxxx")
-		last = h[1]
-	}
-	b.WriteString(rest[last:])
-	return b.String()
-}
-
-// secretQueryValue returns where the value of the first query parameter with
-// a secret-looking name starts in s, or -1. The value is taken to run to the
-// end, since an unencoded '&' or '#' in it would otherwise split it.
-func secretQueryValue(s string) int {
-	q := strings.IndexByte(s, '?')
-	if q < 0 {
-		return -1
-	}
-	pos := q + 1
-	for part := range strings.SplitSeq(s[q+1:], "&") {
-		if name, _, ok := strings.Cut(part, "="); ok && secretName(name) {
-			return pos + len(name) + 1
-		}
-		pos += len(part) + 1
-	}
-	return -1
-}
-
-func secretName(name string) bool {
-	name = strings.ToLower(name)
-	for _, w := range []string{"pass", "pwd", "secret", "token", "auth", "key", "cred"} {
-		if strings.Contains(name, w) {
-			return true
-		}
-	}
-	return false
 }
 
 // redisLogger carries go-redis's own log lines (dial failures and the like)

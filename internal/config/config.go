@@ -1,89 +1,49 @@
-// Package config owns tipgate's start-up configuration: reading every
-// TIPGATE_* environment variable (and the _FILE form of each secret), applying
-// the defaults DESIGN.md sets, reading the files the variables name (PFX, CA
-// bundle, API keys), and validating all of it before anything starts. Load
-// reports every problem at once, each naming the variable to fix, and never
-// shows a secret's value, in its errors or in the summary it logs.
+// Package config owns tipgate's start-up configuration: the table of every
+// TIPGATE_* variable (variables.go: name, default, parser, summary, secret
+// or not), reading them (and the _FILE form of each secret), reading the
+// files they name (PFX, CA bundle, API keys) and validating all of it before
+// anything starts. Where a component owns what a value means (the TIP base
+// URL, PFX and CA bundle: internal/tip; the Redis URL: internal/cache),
+// Load applies that component's rule rather than a copy of it, and decodes
+// the PFX once for the TIP client. Load reports every problem at once, each
+// naming the variable to fix, and never shows a secret's value, in its
+// errors or in the summary it logs. The API keys file's content is
+// internal/apikey's to judge: Load reads it, the app parses it.
 package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/localnet"
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
+	"github.com/tipgate/tipgate/internal/tip"
 )
 
-// The variables, as DESIGN.md "Configuration" names them. The last three are
-// tipgate's own additions, not in the design table.
+// Bounds of the numeric variables, where tipgate has an opinion.
 const (
-	envAddr           = "TIPGATE_ADDR"
-	envTLSCertFile    = "TIPGATE_TLS_CERT_FILE"
-	envTLSKeyFile     = "TIPGATE_TLS_KEY_FILE"
-	envTIPURL         = "TIPGATE_TIP_URL"
-	envTIPUsername    = "TIPGATE_TIP_USERNAME"
-	envTIPPassword    = "TIPGATE_TIP_PASSWORD"
-	envTIPPFXFile     = "TIPGATE_TIP_PFX_FILE"
-	envTIPPFXPassword = "TIPGATE_TIP_PFX_PASSWORD"
-	envTIPToken       = "TIPGATE_TIP_TOKEN"
-	envTIPCAFile      = "TIPGATE_TIP_CA_FILE"
-	envTIPTimeout     = "TIPGATE_TIP_TIMEOUT"
-	envRedisURL       = "TIPGATE_REDIS_URL"
-	envCacheTTL       = "TIPGATE_CACHE_TTL"
-	envCacheTTLGrey   = "TIPGATE_CACHE_TTL_GREY"
-	envCacheStale     = "TIPGATE_CACHE_STALE"
-	envDefaultLimit   = "TIPGATE_DEFAULT_LIMIT"
-	envDailyBudget    = "TIPGATE_TIP_DAILY_BUDGET"
-	envTIPConcurrency = "TIPGATE_TIP_CONCURRENCY"
-	envTIPProbe       = "TIPGATE_TIP_PROBE"
-	envLocalNets      = "TIPGATE_LOCAL_NETS"
-	envLocalDomains   = "TIPGATE_LOCAL_DOMAINS"
-	envKUMACacheOnly  = "TIPGATE_KUMA_CACHE_ONLY"
-	envAPIKeysFile    = "TIPGATE_API_KEYS_FILE"
-	envAuth           = "TIPGATE_AUTH"
-	envLogLevel       = "TIPGATE_LOG_LEVEL"
-
-	envShutdownTimeout = "TIPGATE_SHUTDOWN_TIMEOUT"
-	envRequestTimeout  = "TIPGATE_REQUEST_TIMEOUT"
-	envCacheMemory     = "TIPGATE_CACHE_MEMORY_BYTES"
-
-	// fileSuffix turns a secret's variable into the one naming a file that
-	// holds it, as container secrets are mounted.
-	fileSuffix = "_FILE"
-)
-
-// Defaults, from DESIGN.md (and ours for the last three).
-const (
-	DefaultAddr             = ":8080"
-	DefaultTIPURL           = "https://tip.kaspersky.com"
-	DefaultTIPTimeout       = 30 * time.Second
-	DefaultCacheTTL         = 24 * time.Hour
-	DefaultCacheTTLGrey     = time.Hour
-	DefaultCacheStale       = 168 * time.Hour
-	DefaultListLimit        = 10
-	DefaultTIPConcurrency   = 16
-	DefaultShutdownTimeout  = 15 * time.Second
-	DefaultRequestTimeout   = 60 * time.Second
-	DefaultMemoryCacheBytes = 256 << 20
-
 	// MaxLimit is the most records per list section TIP is asked for.
 	MaxLimit = 1000
 	// MaxTIPConcurrency bounds TIPGATE_TIP_CONCURRENCY: far more requests
 	// in flight than TIP serves at once only queue at TIP instead of here,
 	// where callers' deadlines are known.
 	MaxTIPConcurrency = 1024
+	// MinMemoryCacheBytes bounds TIPGATE_CACHE_MEMORY_BYTES from below: a
+	// smaller store holds a handful of answers and silently turns the cache
+	// off.
+	MinMemoryCacheBytes = 1 << 20
+	// MinCacheTTL bounds the freshness lifetimes from below: an answer fresh
+	// for less than a second is a TIP request per lookup, spending quota.
+	MinCacheTTL = time.Second
 )
 
 // Config is tipgate's validated configuration. Load builds it; every field
@@ -109,6 +69,10 @@ type Config struct {
 	TIPPFX         []byte `json:"-"`
 	TIPPFXPassword Secret
 	TIPToken       Secret
+	// TIPCertificate is the client certificate, key and chain Load decoded
+	// from TIPPFX: the PFX is decoded once, here, and the TIP client is
+	// given the result. Nil in token mode.
+	TIPCertificate *tls.Certificate `json:"-"`
 	// TIPCAFile names a PEM bundle verifying TIP's server certificate and
 	// TIPCA holds its bytes (at least one certificate); both empty means the
 	// system roots.
@@ -155,6 +119,11 @@ type Config struct {
 	// quota; what is not cached is answered "not detected".
 	KUMACacheOnly bool
 
+	// TrustedProxies are the addresses (IPv4 or IPv6 prefixes, masked) of
+	// the reverse proxies whose X-Forwarded-For is believed for the client
+	// address the access and audit logs show; nil trusts none.
+	TrustedProxies []netip.Prefix
+
 	// Auth is false only when TIPGATE_AUTH turns client keys off. When it is
 	// true, APIKeys holds the bytes of APIKeysFile, which another package
 	// parses; when false the file is neither required nor read.
@@ -175,44 +144,32 @@ type Config struct {
 // Load reads the configuration through getenv and readFile (os.Getenv and
 // os.ReadFile in production; fakes in tests) and validates it. An empty
 // variable counts as unset. On any problem it returns a nil Config and a
-// *Problems listing every one.
+// *Problems listing every one, in the order of the variables' table.
 func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (*Config, error) {
 	l := &loader{getenv: getenv, readFile: readFile}
 	c := &Config{}
-
-	c.Addr = l.addr()
-	c.TLSCertFile, c.TLSKeyFile, c.TLSCertificate = l.serverTLS()
-
-	c.TIPURL = l.tipURL()
-	l.tipCredentials(c)
-	c.TIPCAFile, c.TIPCA = l.tipCA()
-	c.TIPTimeout = l.duration(envTIPTimeout, DefaultTIPTimeout, false)
-
-	c.RedisURL = l.redisURL()
-	c.MemoryCacheBytes = l.size(envCacheMemory, DefaultMemoryCacheBytes)
-	c.CacheTTL = l.duration(envCacheTTL, DefaultCacheTTL, false)
-	c.CacheTTLGrey = l.duration(envCacheTTLGrey, DefaultCacheTTLGrey, false)
-	c.CacheStale = l.duration(envCacheStale, DefaultCacheStale, true)
-
-	c.DefaultLimit = l.integer(envDefaultLimit, DefaultListLimit, 1, MaxLimit)
-	c.TIPDailyBudget = l.integer(envDailyBudget, 0, 0, math.MaxInt)
-	c.TIPConcurrency = l.integer(envTIPConcurrency, DefaultTIPConcurrency, 1, MaxTIPConcurrency)
-	c.TIPProbe = l.boolean(envTIPProbe, true)
-	c.LocalNets = l.localNets()
-	c.LocalDomains = l.localDomains()
-	c.KUMACacheOnly = l.boolean(envKUMACacheOnly, false)
-
-	c.Auth = l.auth()
-	c.APIKeysFile, c.APIKeys = l.apiKeys(c.Auth)
-
-	c.LogLevel = l.logLevel()
-	c.ShutdownTimeout = l.duration(envShutdownTimeout, DefaultShutdownTimeout, false)
-	c.RequestTimeout = l.duration(envRequestTimeout, DefaultRequestTimeout, false)
-
+	for _, v := range variables() {
+		if v.load != nil {
+			v.load(l, c)
+		}
+	}
 	if len(l.problems) > 0 {
 		return nil, &Problems{List: l.problems}
 	}
 	return c, nil
+}
+
+// Names returns every variable tipgate reads, the _FILE forms included, in
+// the table's order.
+func Names() []string {
+	var names []string
+	for _, v := range variables() {
+		names = append(names, v.name)
+		if v.file {
+			names = append(names, v.name+fileSuffix)
+		}
+	}
+	return names
 }
 
 // UnknownVariables returns, sorted, the TIPGATE_* names in environ (as
@@ -220,16 +177,7 @@ func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (*C
 // would otherwise silently leave a default in place. The caller decides
 // whether to warn or refuse.
 func UnknownVariables(environ []string) []string {
-	known := []string{
-		envAddr, envTLSCertFile, envTLSKeyFile, envTIPURL, envTIPPFXFile, envTIPCAFile,
-		envTIPTimeout, envCacheTTL, envCacheTTLGrey, envCacheStale, envDefaultLimit,
-		envDailyBudget, envAPIKeysFile, envAuth, envLogLevel, envShutdownTimeout,
-		envRequestTimeout, envCacheMemory, envTIPConcurrency, envTIPProbe, envLocalNets,
-		envLocalDomains, envKUMACacheOnly,
-	}
-	for _, s := range secretVariables() {
-		known = append(known, s, s+fileSuffix)
-	}
+	known := Names()
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
@@ -239,12 +187,6 @@ func UnknownVariables(environ []string) []string {
 	}
 	slices.Sort(unknown)
 	return unknown
-}
-
-// secretVariables are the variables with a _FILE form. The username is not
-// secret, but it is usually mounted next to the password, so it has one too.
-func secretVariables() []string {
-	return []string{envTIPUsername, envTIPPassword, envTIPPFXPassword, envTIPToken, envRedisURL}
 }
 
 // loader reads variables and collects problems rather than stopping at the
@@ -305,26 +247,32 @@ func (l *loader) secret(name string) (s Secret, set bool) {
 	return Secret(v), true
 }
 
-func (l *loader) duration(name string, def time.Duration, allowZero bool) time.Duration {
-	v := l.value(name)
-	if v == "" {
-		return def
+// text is a variable's value, or def when it is unset.
+func (l *loader) text(name, def string) string {
+	if v := l.value(name); v != "" {
+		return v
 	}
-	d, err := parseDuration(v, allowZero)
-	if err != nil {
+	return def
+}
+
+// duration reads a duration of at least least; least 0 allows zero, and
+// any positive least refuses zero and negative values as such.
+func (l *loader) duration(name, def string, least time.Duration) time.Duration {
+	v := l.text(name, def)
+	d, err := parseDuration(v, least == 0)
+	switch {
+	case err != nil:
 		l.problem(name, err, "%s", err.Error())
-		return def
+	case d < least:
+		l.problem(name, nil, "%q is less than %v, too short to be useful; use %v or more", v, least, least)
 	}
 	return d
 }
 
 // integer reads a whole number from lo to hi; hi == math.MaxInt means no
 // upper bound worth mentioning.
-func (l *loader) integer(name string, def, lo, hi int) int {
-	v := l.value(name)
-	if v == "" {
-		return def
-	}
+func (l *loader) integer(name, def string, lo, hi int) int {
+	v := l.text(name, def)
 	n, err := strconv.Atoi(v)
 	switch {
 	case err != nil:
@@ -333,34 +281,27 @@ func (l *loader) integer(name string, def, lo, hi int) int {
 		l.problem(name, nil, "%q is too small; it must be %d or more", v, lo)
 	case n < lo || n > hi:
 		l.problem(name, nil, "%q is out of range; it must be from %d to %d", v, lo, hi)
-	default:
-		return n
-	}
-	return def
-}
-
-func (l *loader) size(name string, def int64) int64 {
-	v := l.value(name)
-	if v == "" {
-		return def
-	}
-	n, err := ParseSize(v)
-	if err != nil {
-		l.problem(name, err, "%s", err.Error())
-		return def
-	}
-	if n <= 0 {
-		l.problem(name, nil, "%q must be more than zero bytes", v)
-		return def
 	}
 	return n
 }
 
-func (l *loader) addr() string {
-	v := l.value(envAddr)
-	if v == "" {
-		return DefaultAddr
+// size reads a byte count of at least least.
+func (l *loader) size(name, def string, least int64) int64 {
+	v := l.text(name, def)
+	n, err := ParseSize(v)
+	switch {
+	case err != nil:
+		l.problem(name, err, "%s", err.Error())
+	case n <= 0:
+		l.problem(name, nil, "%q must be more than zero bytes", v)
+	case n < least:
+		l.problem(name, nil, "%q is less than %s, too small to cache anything; use %s or more", v, formatSize(least), formatSize(least))
 	}
+	return n
+}
+
+func (l *loader) addr(def string) string {
+	v := l.text(envAddr, def)
 	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
 		l.problem(envAddr, err, "%q is not a listen address; write host:port, such as :8080 or 127.0.0.1:8080", v)
 	}
@@ -392,30 +333,16 @@ func (l *loader) serverTLS() (certFile, keyFile string, cert *tls.Certificate) {
 	return certFile, keyFile, &pair
 }
 
-func (l *loader) tipURL() string {
-	v := l.value(envTIPURL)
-	if v == "" {
-		return DefaultTIPURL
+// tipURL applies the TIP client's own rule for its base URL
+// (tip.ParseBaseURL), so that no URL passes here that the client refuses.
+func (l *loader) tipURL(def string) string {
+	v := l.text(envTIPURL, def)
+	u, err := tip.ParseBaseURL(v)
+	if err != nil {
+		l.problem(envTIPURL, err, "%s", strings.TrimPrefix(err.Error(), "the TIP URL (TIPGATE_TIP_URL) "))
+		return v
 	}
-	u, err := url.Parse(v)
-	switch {
-	case err != nil:
-		// The url.Error would repeat the whole text; its cause is enough.
-		var cause error = err
-		if ue := (*url.Error)(nil); errors.As(err, &ue) {
-			cause = ue.Err
-		}
-		l.problem(envTIPURL, err, "is not a valid URL: %v", cause)
-	case u.User != nil:
-		l.problem(envTIPURL, nil, "must not hold credentials; set %s and %s instead", envTIPUsername, envTIPPassword)
-	case (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		l.problem(envTIPURL, nil, "%q is not an absolute http:// or https:// URL, such as %s", v, DefaultTIPURL)
-	case u.RawQuery != "" || u.Fragment != "":
-		l.problem(envTIPURL, nil, "%q must not have a query or fragment; it is the base that /api/… paths are added to", v)
-	default:
-		return strings.TrimRight(v, "/")
-	}
-	return DefaultTIPURL
+	return u.String()
 }
 
 // tipCredentials settles how tipgate authenticates to TIP: a token alone, or
@@ -477,18 +404,16 @@ func (l *loader) tipCredentials(c *Config) {
 	if pfxPassword == "" {
 		return // missing or unreadable, and reported as such
 	}
-	if _, _, _, err := pkcs12.DecodeChain(pfx, pfxPassword.Reveal()); err != nil {
-		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
-			l.problem(envTIPPFXPassword, err, "the password does not open the PFX file %s (%s)", envTIPPFXFile, pfxFile)
-			return
-		}
-		// ASN.1 complaints describe the bytes, not the mistake: the file is
-		// most likely PEM, or not a certificate at all.
-		cause := err.Error()
-		if strings.Contains(cause, "asn1:") {
-			cause = "it is not PKCS#12 data"
-		}
-		l.problem(envTIPPFXFile, err, "%s is not a PKCS#12 (PFX) file holding a client certificate and its key (%s)", pfxFile, cause)
+	// The TIP client's own reading of the file, done once: the client is
+	// given the certificate, not the file.
+	cert, err := tip.LoadPFX(pfx, pfxPassword.Reveal())
+	switch {
+	case errors.Is(err, tip.ErrPFXPassword):
+		l.problem(envTIPPFXPassword, err, "the password does not open the PFX file %s (%s)", envTIPPFXFile, pfxFile)
+	case err != nil:
+		l.problem(envTIPPFXFile, err, "%s cannot be used: %s", pfxFile, strings.TrimPrefix(err.Error(), "read the PFX client certificate: "))
+	default:
+		c.TIPCertificate = &cert
 	}
 }
 
@@ -501,8 +426,8 @@ func (l *loader) tipCA() (string, []byte) {
 	if !ok {
 		return path, nil
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		l.problem(envTIPCAFile, nil, "%s holds no PEM certificate; it must be a PEM bundle of the CAs that sign TIP's server certificate", path)
+	if _, err := tip.CertPool(data); err != nil {
+		l.problem(envTIPCAFile, err, "%s %s", path, err.Error())
 	}
 	return path, data
 }
@@ -514,50 +439,31 @@ func (l *loader) redisURL() Secret {
 	if !set || s == "" {
 		return s
 	}
-	u, err := url.Parse(s.Reveal())
-	if err != nil {
-		// Parse errors quote pieces of the text, which may be the password.
-		l.problem(envRedisURL, nil, "is not a valid URL (it is not shown here because it may hold a password)")
-		return s
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
-		l.problem(envRedisURL, nil, "must start with redis://, rediss:// or unix://")
-		return s
-	}
-	if _, err := redis.ParseURL(s.Reveal()); err != nil {
-		// go-redis quotes the path and query, not the user information, but
-		// a password that also appears there must not be shown either.
-		msg := err.Error()
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, redacted)
-		}
-		l.problem(envRedisURL, nil, "is not a Redis URL that tipgate can use: %s", msg)
+	// The store's own rule (cache.ParseRedisURL), whose errors never show
+	// the URL.
+	if _, err := cache.ParseRedisURL(s.Reveal()); err != nil {
+		l.problem(envRedisURL, nil, "%s", err.Error())
 	}
 	return s
 }
 
-// boolean reads on or off (true/false, 1/0), def when unset or wrong.
-func (l *loader) boolean(name string, def bool) bool {
-	v := l.value(name)
+// boolean reads on or off (true/false, 1/0); def when unset, and also when
+// wrong, so that the rest of Load sees a plausible value.
+func (l *loader) boolean(name, def string) bool {
+	v := l.text(name, def)
 	switch strings.ToLower(v) {
-	case "":
-		return def
 	case "on", "true", "1":
 		return true
 	case "off", "false", "0":
 		return false
 	}
 	l.problem(name, nil, "%q is not on or off (true/false and 1/0 also work)", v)
-	return def
+	return def == "true" || def == "on"
 }
-
-// auth is on unless turned off: on is also the safe reading while a wrong
-// value is being fixed.
-func (l *loader) auth() bool { return l.boolean(envAuth, true) }
 
 // localNets reads the address list; unset is localnet's defaults, "none"
 // an empty list. Each wrong entry is its own problem, naming it.
-func (l *loader) localNets() []netip.Prefix {
+func (l *loader) localNets(envLocalNets string) []netip.Prefix {
 	v := l.value(envLocalNets)
 	switch {
 	case v == "":
@@ -576,7 +482,7 @@ func (l *loader) localNets() []netip.Prefix {
 }
 
 // localDomains reads the suffix list as localNets reads the address list.
-func (l *loader) localDomains() []string {
+func (l *loader) localDomains(envLocalDomains string) []string {
 	v := l.value(envLocalDomains)
 	switch {
 	case v == "":
@@ -592,6 +498,23 @@ func (l *loader) localDomains() []string {
 		l.problem(envLocalDomains, nil, "%q lists no domain; write none to answer no domain locally", v)
 	}
 	return domains
+}
+
+// trustedProxies reads the proxies' addresses, IPv4 or IPv6; unset (or
+// "none") trusts none.
+func (l *loader) trustedProxies(name string) []netip.Prefix {
+	v := l.value(name)
+	if v == "" || strings.EqualFold(v, none) {
+		return nil
+	}
+	nets, errs := parseAddrs(v, false)
+	for _, err := range errs {
+		l.problem(name, err, "%s", err.Error())
+	}
+	if len(errs) == 0 && len(nets) == 0 {
+		l.problem(name, nil, "%q lists no address; write none, or leave it unset, to trust no proxy", v)
+	}
+	return nets
 }
 
 func (l *loader) apiKeys(auth bool) (string, []byte) {
@@ -610,11 +533,8 @@ func (l *loader) apiKeys(auth bool) (string, []byte) {
 	return path, data
 }
 
-func (l *loader) logLevel() slog.Level {
-	v := l.value(envLogLevel)
-	if v == "" {
-		return slog.LevelInfo
-	}
+func (l *loader) logLevel(def string) slog.Level {
+	v := l.text(envLogLevel, def)
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(v)); err != nil {
 		l.problem(envLogLevel, err, "%q is not a log level; use debug, info, warn or error", v)

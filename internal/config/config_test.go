@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -17,64 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tipgate/tipgate/internal/config/configtest"
 	"github.com/tipgate/tipgate/internal/localnet"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
-// fixture is a directory of real credential files, written the way an
-// operator would mount them.
-type fixture struct {
-	dir   string
-	creds testCreds
-	files testFiles
-	keys  string // an API keys file
-}
-
-func newFixture(t *testing.T) fixture {
-	t.Helper()
-	creds := newTestCreds(t)
-	dir := t.TempDir()
-	f := fixture{dir: dir, creds: creds, files: creds.writeFiles(t, dir)}
-	f.keys = f.write(t, "keys.json", `{"keys": []}`)
-	return f
-}
-
-// write puts content in a file of the fixture's directory and returns its path.
-func (f fixture) write(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(f.dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// pfxEnv is a complete, valid configuration in PFX mode with nothing else set.
-func (f fixture) pfxEnv() map[string]string {
-	return map[string]string{
-		"TIPGATE_TIP_PFX_FILE":     f.files.ClientPFX,
-		"TIPGATE_TIP_PFX_PASSWORD": f.creds.PFXPassword,
-		"TIPGATE_TIP_USERNAME":     "customer",
-		"TIPGATE_TIP_PASSWORD":     "basic-Pw4420",
-		"TIPGATE_API_KEYS_FILE":    f.keys,
-	}
-}
+func newFixture(t *testing.T) *configtest.Fixture { return configtest.NewFixture(t) }
 
 // with returns a copy of env changed by changes; an empty value unsets.
-func with(env, changes map[string]string) map[string]string {
-	out := make(map[string]string, len(env)+len(changes))
-	for k, v := range env {
-		out[k] = v
-	}
-	for k, v := range changes {
-		if v == "" {
-			delete(out, k)
-		} else {
-			out[k] = v
-		}
-	}
-	return out
-}
+func with(env, changes map[string]string) map[string]string { return configtest.With(env, changes) }
 
 func load(env map[string]string) (*Config, error) {
 	return Load(func(k string) string { return env[k] }, os.ReadFile)
@@ -103,7 +53,7 @@ func vars(ps []Problem) []string {
 
 func TestLoadDefaults(t *testing.T) {
 	f := newFixture(t)
-	c, err := load(map[string]string{"TIPGATE_TIP_TOKEN": "tok", "TIPGATE_API_KEYS_FILE": f.keys})
+	c, err := load(map[string]string{"TIPGATE_TIP_TOKEN": "tok", "TIPGATE_API_KEYS_FILE": f.Keys})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -123,8 +73,8 @@ func TestLoadDefaults(t *testing.T) {
 		LocalNets:        localnet.DefaultNets(),
 		LocalDomains:     localnet.DefaultDomains(),
 		Auth:             true,
-		APIKeysFile:      f.keys,
-		APIKeys:          []byte(`{"keys": []}`),
+		APIKeysFile:      f.Keys,
+		APIKeys:          []byte(f.KeysJSON),
 		LogLevel:         slog.LevelInfo,
 		ShutdownTimeout:  15 * time.Second,
 		RequestTimeout:   60 * time.Second,
@@ -136,12 +86,12 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadEveryVariable(t *testing.T) {
 	f := newFixture(t)
-	env := with(f.pfxEnv(), map[string]string{
+	env := with(f.PFXEnv(), map[string]string{
 		"TIPGATE_ADDR":               "127.0.0.1:9443",
-		"TIPGATE_TLS_CERT_FILE":      f.files.ServerCert,
-		"TIPGATE_TLS_KEY_FILE":       f.files.ServerKey,
+		"TIPGATE_TLS_CERT_FILE":      f.Files.ServerCert,
+		"TIPGATE_TLS_KEY_FILE":       f.Files.ServerKey,
 		"TIPGATE_TIP_URL":            "https://127.0.0.1:8443/",
-		"TIPGATE_TIP_CA_FILE":        f.files.CA,
+		"TIPGATE_TIP_CA_FILE":        f.Files.CA,
 		"TIPGATE_TIP_TIMEOUT":        "5s",
 		"TIPGATE_REDIS_URL":          "rediss://user:pw@redis.example:6380/2",
 		"TIPGATE_CACHE_TTL":          "12h",
@@ -159,6 +109,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"TIPGATE_SHUTDOWN_TIMEOUT":   "3s",
 		"TIPGATE_REQUEST_TIMEOUT":    " 90s ",
 		"TIPGATE_CACHE_MEMORY_BYTES": "64MiB",
+		"TIPGATE_TRUSTED_PROXIES":    "10.1.2.3/8, 192.0.2.7,fd00::/8,::ffff:172.16.0.0/108",
 	})
 	c, err := load(env)
 	if err != nil {
@@ -166,16 +117,16 @@ func TestLoadEveryVariable(t *testing.T) {
 	}
 	want := &Config{
 		Addr:             "127.0.0.1:9443",
-		TLSCertFile:      f.files.ServerCert,
-		TLSKeyFile:       f.files.ServerKey,
+		TLSCertFile:      f.Files.ServerCert,
+		TLSKeyFile:       f.Files.ServerKey,
 		TIPURL:           "https://127.0.0.1:8443",
 		TIPUsername:      "customer",
 		TIPPassword:      "basic-Pw4420",
-		TIPPFXFile:       f.files.ClientPFX,
-		TIPPFX:           f.creds.ClientPFX,
-		TIPPFXPassword:   Secret(f.creds.PFXPassword),
-		TIPCAFile:        f.files.CA,
-		TIPCA:            f.creds.CAPEM,
+		TIPPFXFile:       f.Files.ClientPFX,
+		TIPPFX:           f.Creds.ClientPFX,
+		TIPPFXPassword:   Secret(f.Creds.PFXPassword),
+		TIPCAFile:        f.Files.CA,
+		TIPCA:            f.Creds.CAPEM,
 		TIPTimeout:       5 * time.Second,
 		RedisURL:         "rediss://user:pw@redis.example:6380/2",
 		MemoryCacheBytes: 64 << 20,
@@ -191,11 +142,17 @@ func TestLoadEveryVariable(t *testing.T) {
 			netip.MustParsePrefix("192.0.2.7/32"),
 			netip.MustParsePrefix("172.16.0.0/12"),
 		},
-		LocalDomains:    []string{"corp", "lan", "example.internal"},
-		KUMACacheOnly:   true,
+		LocalDomains:  []string{"corp", "lan", "example.internal"},
+		KUMACacheOnly: true,
+		TrustedProxies: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"),
+			netip.MustParsePrefix("192.0.2.7/32"),
+			netip.MustParsePrefix("fd00::/8"),
+			netip.MustParsePrefix("172.16.0.0/12"),
+		},
 		Auth:            true,
-		APIKeysFile:     f.keys,
-		APIKeys:         []byte(`{"keys": []}`),
+		APIKeysFile:     f.Keys,
+		APIKeys:         []byte(f.KeysJSON),
 		LogLevel:        slog.LevelDebug,
 		ShutdownTimeout: 3 * time.Second,
 		RequestTimeout:  90 * time.Second,
@@ -205,6 +162,11 @@ func TestLoadEveryVariable(t *testing.T) {
 		t.Errorf("TLSCertificate = %v, want the pair read from %s and %s", c.TLSCertificate, want.TLSCertFile, want.TLSKeyFile)
 	}
 	c.TLSCertificate = nil
+	// So is the client certificate decoded from the PFX, for the same reason.
+	if c.TIPCertificate == nil || c.TIPCertificate.Leaf == nil || c.TIPCertificate.Leaf.Subject.CommonName != "customer" {
+		t.Errorf("TIPCertificate = %v, want the client certificate of %s", c.TIPCertificate, want.TIPPFXFile)
+	}
+	c.TIPCertificate = nil
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %#v\nwant %#v", *c, *want)
 	}
@@ -220,15 +182,15 @@ func TestLoadSecretFiles(t *testing.T) {
 		get      func(*Config) string
 		want     string
 	}{
-		{"username", "TIPGATE_TIP_USERNAME", "alice\n", f.pfxEnv(), func(c *Config) string { return c.TIPUsername }, "alice"},
-		{"password", "TIPGATE_TIP_PASSWORD", "pa ss \r\n", f.pfxEnv(), func(c *Config) string { return c.TIPPassword.Reveal() }, "pa ss "},
-		{"pfx password", "TIPGATE_TIP_PFX_PASSWORD", f.creds.PFXPassword + "\n", f.pfxEnv(), func(c *Config) string { return c.TIPPFXPassword.Reveal() }, f.creds.PFXPassword},
-		{"token", "TIPGATE_TIP_TOKEN", "tok\n\n", map[string]string{"TIPGATE_API_KEYS_FILE": f.keys}, func(c *Config) string { return c.TIPToken.Reveal() }, "tok\n"},
-		{"redis url", "TIPGATE_REDIS_URL", "redis://:pw@127.0.0.1:6379/1", f.pfxEnv(), func(c *Config) string { return c.RedisURL.Reveal() }, "redis://:pw@127.0.0.1:6379/1"},
+		{"username", "TIPGATE_TIP_USERNAME", "alice\n", f.PFXEnv(), func(c *Config) string { return c.TIPUsername }, "alice"},
+		{"password", "TIPGATE_TIP_PASSWORD", "pa ss \r\n", f.PFXEnv(), func(c *Config) string { return c.TIPPassword.Reveal() }, "pa ss "},
+		{"pfx password", "TIPGATE_TIP_PFX_PASSWORD", f.Creds.PFXPassword + "\n", f.PFXEnv(), func(c *Config) string { return c.TIPPFXPassword.Reveal() }, f.Creds.PFXPassword},
+		{"token", "TIPGATE_TIP_TOKEN", "tok\n\n", map[string]string{"TIPGATE_API_KEYS_FILE": f.Keys}, func(c *Config) string { return c.TIPToken.Reveal() }, "tok\n"},
+		{"redis url", "TIPGATE_REDIS_URL", "redis://:pw@127.0.0.1:6379/1", f.PFXEnv(), func(c *Config) string { return c.RedisURL.Reveal() }, "redis://:pw@127.0.0.1:6379/1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := f.write(t, tt.variable, tt.content)
+			path := f.Write(t, tt.variable, tt.content)
 			env := with(tt.base, map[string]string{tt.variable: "", tt.variable + "_FILE": path})
 			c, err := load(env)
 			if err != nil {
@@ -243,12 +205,12 @@ func TestLoadSecretFiles(t *testing.T) {
 
 func TestLoadSecretBothForms(t *testing.T) {
 	f := newFixture(t)
-	path := f.write(t, "secret", "from-file\n")
+	path := f.Write(t, "secret", "from-file\n")
 	for _, name := range []string{"TIPGATE_TIP_USERNAME", "TIPGATE_TIP_PASSWORD", "TIPGATE_TIP_PFX_PASSWORD", "TIPGATE_TIP_TOKEN", "TIPGATE_REDIS_URL"} {
 		t.Run(name, func(t *testing.T) {
-			env := with(f.pfxEnv(), map[string]string{name: "direct-value", name + "_FILE": path})
+			env := with(f.PFXEnv(), map[string]string{name: "direct-value", name + "_FILE": path})
 			if name == "TIPGATE_TIP_TOKEN" {
-				env = map[string]string{name: "direct-value", name + "_FILE": path, "TIPGATE_API_KEYS_FILE": f.keys}
+				env = map[string]string{name: "direct-value", name + "_FILE": path, "TIPGATE_API_KEYS_FILE": f.Keys}
 			}
 			_, err := load(env)
 			ps := problems(t, err)
@@ -265,116 +227,33 @@ func TestLoadSecretBothForms(t *testing.T) {
 	}
 }
 
+// TestLoadBadValues runs every bad configuration of configtest's table that
+// is a matter of the variables alone (the rest are refused by what is built
+// from them, tested in cmd/tipgate) and checks that Load refuses it with one
+// problem, naming the variable to fix.
 func TestLoadBadValues(t *testing.T) {
 	f := newFixture(t)
-	notPEM := f.write(t, "not.pem", "hello")
-	empty := f.write(t, "empty", "\n")
-	missing := filepath.Join(f.dir, "missing")
-	token := map[string]string{"TIPGATE_TIP_TOKEN": "tok", "TIPGATE_API_KEYS_FILE": f.keys}
-
-	tests := []struct {
-		name    string
-		base    map[string]string // nil means f.pfxEnv()
-		changes map[string]string
-		wantVar string
-	}{
-		{"addr without port", nil, map[string]string{"TIPGATE_ADDR": "8080"}, "TIPGATE_ADDR"},
-		{"addr empty port", nil, map[string]string{"TIPGATE_ADDR": "localhost:"}, "TIPGATE_ADDR"},
-		{"tls cert without key", nil, map[string]string{"TIPGATE_TLS_CERT_FILE": f.files.ServerCert}, "TIPGATE_TLS_KEY_FILE"},
-		{"tls key without cert", nil, map[string]string{"TIPGATE_TLS_KEY_FILE": f.files.ServerKey}, "TIPGATE_TLS_CERT_FILE"},
-		{"tls pair mismatched", nil, map[string]string{"TIPGATE_TLS_CERT_FILE": f.files.CA, "TIPGATE_TLS_KEY_FILE": f.files.ServerKey}, "TIPGATE_TLS_CERT_FILE"},
-		{"tls cert missing", nil, map[string]string{"TIPGATE_TLS_CERT_FILE": missing, "TIPGATE_TLS_KEY_FILE": f.files.ServerKey}, "TIPGATE_TLS_CERT_FILE"},
-		{"tls key missing", nil, map[string]string{"TIPGATE_TLS_CERT_FILE": f.files.ServerCert, "TIPGATE_TLS_KEY_FILE": missing}, "TIPGATE_TLS_KEY_FILE"},
-		{"tip url scheme", nil, map[string]string{"TIPGATE_TIP_URL": "ftp://tip.example"}, "TIPGATE_TIP_URL"},
-		{"tip url relative", nil, map[string]string{"TIPGATE_TIP_URL": "tip.kaspersky.com"}, "TIPGATE_TIP_URL"},
-		{"tip url credentials", nil, map[string]string{"TIPGATE_TIP_URL": "https://u:p@tip.example"}, "TIPGATE_TIP_URL"},
-		{"tip url query", nil, map[string]string{"TIPGATE_TIP_URL": "https://tip.example/?a=b"}, "TIPGATE_TIP_URL"},
-		{"tip url unparsable", nil, map[string]string{"TIPGATE_TIP_URL": "http://[::1"}, "TIPGATE_TIP_URL"},
-		{"no tip credentials", map[string]string{"TIPGATE_API_KEYS_FILE": f.keys}, nil, "TIPGATE_TIP_PFX_FILE"},
-		{"pfx without username", nil, map[string]string{"TIPGATE_TIP_USERNAME": ""}, "TIPGATE_TIP_USERNAME"},
-		{"pfx without password", nil, map[string]string{"TIPGATE_TIP_PASSWORD": ""}, "TIPGATE_TIP_PASSWORD"},
-		{"pfx without pfx password", nil, map[string]string{"TIPGATE_TIP_PFX_PASSWORD": ""}, "TIPGATE_TIP_PFX_PASSWORD"},
-		{"credentials without pfx", nil, map[string]string{"TIPGATE_TIP_PFX_FILE": ""}, "TIPGATE_TIP_PFX_FILE"},
-		{"token with pfx", nil, map[string]string{"TIPGATE_TIP_TOKEN": "tok"}, "TIPGATE_TIP_TOKEN"},
-		{"token with username", token, map[string]string{"TIPGATE_TIP_USERNAME": "alice"}, "TIPGATE_TIP_TOKEN"},
-		{"pfx missing", nil, map[string]string{"TIPGATE_TIP_PFX_FILE": missing}, "TIPGATE_TIP_PFX_FILE"},
-		{"pfx not pkcs12", nil, map[string]string{"TIPGATE_TIP_PFX_FILE": f.files.CA}, "TIPGATE_TIP_PFX_FILE"},
-		{"pfx wrong password", nil, map[string]string{"TIPGATE_TIP_PFX_PASSWORD": "wrong"}, "TIPGATE_TIP_PFX_PASSWORD"},
-		{"password file missing", nil, map[string]string{"TIPGATE_TIP_PASSWORD": "", "TIPGATE_TIP_PASSWORD_FILE": missing}, "TIPGATE_TIP_PASSWORD_FILE"},
-		{"password file empty", nil, map[string]string{"TIPGATE_TIP_PASSWORD": "", "TIPGATE_TIP_PASSWORD_FILE": empty}, "TIPGATE_TIP_PASSWORD_FILE"},
-		{"pfx password file missing", nil, map[string]string{"TIPGATE_TIP_PFX_PASSWORD": "", "TIPGATE_TIP_PFX_PASSWORD_FILE": missing}, "TIPGATE_TIP_PFX_PASSWORD_FILE"},
-		{"token file missing", token, map[string]string{"TIPGATE_TIP_TOKEN": "", "TIPGATE_TIP_TOKEN_FILE": missing}, "TIPGATE_TIP_TOKEN_FILE"},
-		{"ca missing", nil, map[string]string{"TIPGATE_TIP_CA_FILE": missing}, "TIPGATE_TIP_CA_FILE"},
-		{"ca not pem", nil, map[string]string{"TIPGATE_TIP_CA_FILE": notPEM}, "TIPGATE_TIP_CA_FILE"},
-		{"tip timeout bare number", nil, map[string]string{"TIPGATE_TIP_TIMEOUT": "30"}, "TIPGATE_TIP_TIMEOUT"},
-		{"tip timeout zero", nil, map[string]string{"TIPGATE_TIP_TIMEOUT": "0s"}, "TIPGATE_TIP_TIMEOUT"},
-		{"tip timeout negative", nil, map[string]string{"TIPGATE_TIP_TIMEOUT": "-1s"}, "TIPGATE_TIP_TIMEOUT"},
-		{"redis scheme", nil, map[string]string{"TIPGATE_REDIS_URL": "http://127.0.0.1:6379"}, "TIPGATE_REDIS_URL"},
-		{"redis bare host", nil, map[string]string{"TIPGATE_REDIS_URL": "127.0.0.1:6379"}, "TIPGATE_REDIS_URL"},
-		{"redis database", nil, map[string]string{"TIPGATE_REDIS_URL": "redis://127.0.0.1/x"}, "TIPGATE_REDIS_URL"},
-		{"redis option", nil, map[string]string{"TIPGATE_REDIS_URL": "redis://127.0.0.1/0?bogus=1"}, "TIPGATE_REDIS_URL"},
-		{"redis unix without path", nil, map[string]string{"TIPGATE_REDIS_URL": "unix://"}, "TIPGATE_REDIS_URL"},
-		{"redis unparsable", nil, map[string]string{"TIPGATE_REDIS_URL": "redis://[::1"}, "TIPGATE_REDIS_URL"},
-		{"redis file missing", nil, map[string]string{"TIPGATE_REDIS_URL_FILE": missing}, "TIPGATE_REDIS_URL_FILE"},
-		{"cache ttl zero", nil, map[string]string{"TIPGATE_CACHE_TTL": "0"}, "TIPGATE_CACHE_TTL"},
-		{"cache ttl grey bare", nil, map[string]string{"TIPGATE_CACHE_TTL_GREY": "1"}, "TIPGATE_CACHE_TTL_GREY"},
-		{"cache stale negative", nil, map[string]string{"TIPGATE_CACHE_STALE": "-1h"}, "TIPGATE_CACHE_STALE"},
-		{"cache stale words", nil, map[string]string{"TIPGATE_CACHE_STALE": "a week"}, "TIPGATE_CACHE_STALE"},
-		{"memory zero", nil, map[string]string{"TIPGATE_CACHE_MEMORY_BYTES": "0"}, "TIPGATE_CACHE_MEMORY_BYTES"},
-		{"memory unit", nil, map[string]string{"TIPGATE_CACHE_MEMORY_BYTES": "64XB"}, "TIPGATE_CACHE_MEMORY_BYTES"},
-		{"memory negative", nil, map[string]string{"TIPGATE_CACHE_MEMORY_BYTES": "-5"}, "TIPGATE_CACHE_MEMORY_BYTES"},
-		{"memory overflow", nil, map[string]string{"TIPGATE_CACHE_MEMORY_BYTES": "9999999999TiB"}, "TIPGATE_CACHE_MEMORY_BYTES"},
-		{"limit zero", nil, map[string]string{"TIPGATE_DEFAULT_LIMIT": "0"}, "TIPGATE_DEFAULT_LIMIT"},
-		{"limit too big", nil, map[string]string{"TIPGATE_DEFAULT_LIMIT": "1001"}, "TIPGATE_DEFAULT_LIMIT"},
-		{"limit words", nil, map[string]string{"TIPGATE_DEFAULT_LIMIT": "ten"}, "TIPGATE_DEFAULT_LIMIT"},
-		{"budget negative", nil, map[string]string{"TIPGATE_TIP_DAILY_BUDGET": "-1"}, "TIPGATE_TIP_DAILY_BUDGET"},
-		{"budget words", nil, map[string]string{"TIPGATE_TIP_DAILY_BUDGET": "lots"}, "TIPGATE_TIP_DAILY_BUDGET"},
-		{"concurrency zero", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "0"}, "TIPGATE_TIP_CONCURRENCY"},
-		{"concurrency too big", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "1025"}, "TIPGATE_TIP_CONCURRENCY"},
-		{"concurrency words", nil, map[string]string{"TIPGATE_TIP_CONCURRENCY": "many"}, "TIPGATE_TIP_CONCURRENCY"},
-		{"probe unknown", nil, map[string]string{"TIPGATE_TIP_PROBE": "sometimes"}, "TIPGATE_TIP_PROBE"},
-		{"kuma cache-only unknown", nil, map[string]string{"TIPGATE_KUMA_CACHE_ONLY": "maybe"}, "TIPGATE_KUMA_CACHE_ONLY"},
-		{"local nets bad address", nil, map[string]string{"TIPGATE_LOCAL_NETS": "10.0.0.0/8,10.0.0.300"}, "TIPGATE_LOCAL_NETS"},
-		{"local nets bad bits", nil, map[string]string{"TIPGATE_LOCAL_NETS": "10.0.0.0/33"}, "TIPGATE_LOCAL_NETS"},
-		{"local nets ipv6", nil, map[string]string{"TIPGATE_LOCAL_NETS": "fc00::/7"}, "TIPGATE_LOCAL_NETS"},
-		{"local nets mapped ipv6", nil, map[string]string{"TIPGATE_LOCAL_NETS": "::ffff:10.0.0.1"}, "TIPGATE_LOCAL_NETS"},
-		{"local nets zero-padded", nil, map[string]string{"TIPGATE_LOCAL_NETS": "010.0.0.0/8"}, "TIPGATE_LOCAL_NETS"},
-		{"local nets only commas", nil, map[string]string{"TIPGATE_LOCAL_NETS": " , ,"}, "TIPGATE_LOCAL_NETS"},
-		{"local nets none among others", nil, map[string]string{"TIPGATE_LOCAL_NETS": "none,10.0.0.0/8"}, "TIPGATE_LOCAL_NETS"},
-		{"local domains empty label", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "corp,a..b"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains space", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "my corp"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains wildcard", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "*.corp"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains not ascii", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "bücher"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains kelvin sign", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "\u212aorp"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains long label", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": strings.Repeat("a", 64)}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains long name", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": strings.Repeat("abc.", 63) + "corp"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains only dots", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": ".."}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains url", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": "http://corp"}, "TIPGATE_LOCAL_DOMAINS"},
-		{"local domains only commas", nil, map[string]string{"TIPGATE_LOCAL_DOMAINS": ","}, "TIPGATE_LOCAL_DOMAINS"},
-		{"keys unset", nil, map[string]string{"TIPGATE_API_KEYS_FILE": ""}, "TIPGATE_API_KEYS_FILE"},
-		{"keys missing", nil, map[string]string{"TIPGATE_API_KEYS_FILE": missing}, "TIPGATE_API_KEYS_FILE"},
-		{"keys empty", nil, map[string]string{"TIPGATE_API_KEYS_FILE": empty}, "TIPGATE_API_KEYS_FILE"},
-		{"auth unknown", nil, map[string]string{"TIPGATE_AUTH": "maybe"}, "TIPGATE_AUTH"},
-		{"log level", nil, map[string]string{"TIPGATE_LOG_LEVEL": "verbose"}, "TIPGATE_LOG_LEVEL"},
-		{"shutdown zero", nil, map[string]string{"TIPGATE_SHUTDOWN_TIMEOUT": "0s"}, "TIPGATE_SHUTDOWN_TIMEOUT"},
-		{"request timeout words", nil, map[string]string{"TIPGATE_REQUEST_TIMEOUT": "x"}, "TIPGATE_REQUEST_TIMEOUT"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			base := tt.base
-			if base == nil {
-				base = f.pfxEnv()
+	for _, tt := range f.BadCases(t) {
+		t.Run(tt.Name, func(t *testing.T) {
+			c, err := load(tt.Env)
+			if tt.Component != "" {
+				if err != nil {
+					t.Fatalf("Load refused a configuration for %s to refuse: %v", tt.Component, err)
+				}
+				return
 			}
-			c, err := load(with(base, tt.changes))
 			if c != nil {
 				t.Errorf("Load returned a Config with its error")
 			}
 			ps := problems(t, err)
-			if got, want := vars(ps), []string{tt.wantVar}; !slices.Equal(got, want) {
+			if got, want := vars(ps), []string{tt.Var}; !slices.Equal(got, want) {
 				t.Errorf("problems name %v, want %v:\n%v", got, want, err)
 			}
-			if line := err.Error(); !strings.HasPrefix(line, tt.wantVar+": ") || strings.Contains(line, "\n") {
-				t.Errorf("got %q, want one line starting %q", line, tt.wantVar+": ")
+			if line := err.Error(); !strings.HasPrefix(line, tt.Var+": ") || strings.Contains(line, "\n") {
+				t.Errorf("got %q, want one line starting %q", line, tt.Var+": ")
+			}
+			if strings.HasSuffix(err.Error(), "..") {
+				t.Errorf("the sentence %q ends in two dots", err)
 			}
 		})
 	}
@@ -398,7 +277,7 @@ func TestLoadLocalNets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_LOCAL_NETS": tt.value}))
+			c, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_LOCAL_NETS": tt.value}))
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -425,7 +304,7 @@ func TestLoadLocalDomains(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_LOCAL_DOMAINS": tt.value}))
+			c, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_LOCAL_DOMAINS": tt.value}))
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -449,7 +328,7 @@ func TestLoadLocalListEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable, func(t *testing.T) {
-			_, err := load(with(f.pfxEnv(), map[string]string{tt.variable: tt.value}))
+			_, err := load(with(f.PFXEnv(), map[string]string{tt.variable: tt.value}))
 			ps := problems(t, err)
 			if len(ps) != len(tt.entries) {
 				t.Fatalf("got %d problems, want %d:\n%v", len(ps), len(tt.entries), err)
@@ -466,7 +345,7 @@ func TestLoadLocalListEntries(t *testing.T) {
 func TestLoadTIPProbe(t *testing.T) {
 	f := newFixture(t)
 	for value, want := range map[string]bool{"": true, "on": true, "TRUE": true, "1": true, "off": false, "false": false, "0": false} {
-		c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_TIP_PROBE": value}))
+		c, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_TIP_PROBE": value}))
 		if err != nil {
 			t.Fatalf("%q: Load: %v", value, err)
 		}
@@ -484,7 +363,7 @@ func TestLoadKUMACacheOnly(t *testing.T) {
 	}{
 		{"", false}, {"on", true}, {"TRUE", true}, {"1", true}, {"off", false}, {"false", false}, {"0", false},
 	} {
-		c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_KUMA_CACHE_ONLY": tt.value}))
+		c, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_KUMA_CACHE_ONLY": tt.value}))
 		if err != nil {
 			t.Fatalf("%q: Load: %v", tt.value, err)
 		}
@@ -496,7 +375,7 @@ func TestLoadKUMACacheOnly(t *testing.T) {
 
 func TestSummaryLocalListsOff(t *testing.T) {
 	f := newFixture(t)
-	c, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_LOCAL_NETS": "none", "TIPGATE_LOCAL_DOMAINS": "corp, .lan"}))
+	c, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_LOCAL_NETS": "none", "TIPGATE_LOCAL_DOMAINS": "corp, .lan"}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -511,7 +390,7 @@ func TestSummaryLocalListsOff(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	f := newFixture(t)
-	env := with(f.pfxEnv(), map[string]string{
+	env := with(f.PFXEnv(), map[string]string{
 		"TIPGATE_ADDR":             "nope",
 		"TIPGATE_TIP_PFX_PASSWORD": "wrong",
 		"TIPGATE_TIP_USERNAME":     "",
@@ -546,8 +425,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 
 func TestLoadWrongPFXPassword(t *testing.T) {
 	f := newFixture(t)
-	_, err := load(with(f.pfxEnv(), map[string]string{"TIPGATE_TIP_PFX_PASSWORD": "not-the-password"}))
-	want := "TIPGATE_TIP_PFX_PASSWORD: the password does not open the PFX file TIPGATE_TIP_PFX_FILE (" + f.files.ClientPFX + ")"
+	_, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_TIP_PFX_PASSWORD": "not-the-password"}))
+	want := "TIPGATE_TIP_PFX_PASSWORD: the password does not open the PFX file TIPGATE_TIP_PFX_FILE (" + f.Files.ClientPFX + ")"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
@@ -562,10 +441,10 @@ func TestLoadMissingFiles(t *testing.T) {
 		variable string
 		base     map[string]string
 	}{
-		{"TIPGATE_TIP_PFX_FILE", f.pfxEnv()},
-		{"TIPGATE_TIP_CA_FILE", f.pfxEnv()},
-		{"TIPGATE_API_KEYS_FILE", f.pfxEnv()},
-		{"TIPGATE_TIP_PASSWORD_FILE", with(f.pfxEnv(), map[string]string{"TIPGATE_TIP_PASSWORD": ""})},
+		{"TIPGATE_TIP_PFX_FILE", f.PFXEnv()},
+		{"TIPGATE_TIP_CA_FILE", f.PFXEnv()},
+		{"TIPGATE_API_KEYS_FILE", f.PFXEnv()},
+		{"TIPGATE_TIP_PASSWORD_FILE", with(f.PFXEnv(), map[string]string{"TIPGATE_TIP_PASSWORD": ""})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable, func(t *testing.T) {
@@ -594,7 +473,7 @@ func TestLoadAuth(t *testing.T) {
 		t.Run(tt.value, func(t *testing.T) {
 			env := map[string]string{"TIPGATE_TIP_TOKEN": "tok", "TIPGATE_AUTH": tt.value}
 			if tt.want {
-				env["TIPGATE_API_KEYS_FILE"] = f.keys
+				env["TIPGATE_API_KEYS_FILE"] = f.Keys
 			}
 			c, err := load(env)
 			if err != nil {
@@ -619,7 +498,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		token    = "tok-Qv55ww"
 		redisPW  = "redispw-Kk29"
 	)
-	secrets := []string{password, token, redisPW, f.creds.PFXPassword}
+	secrets := []string{password, token, redisPW, f.Creds.PFXPassword}
 	assertClean := func(t *testing.T, what, text string) {
 		t.Helper()
 		for _, s := range secrets {
@@ -631,12 +510,12 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("problems", func(t *testing.T) {
 		cases := []map[string]string{
-			with(f.pfxEnv(), map[string]string{"TIPGATE_TIP_PASSWORD": password, "TIPGATE_TIP_TOKEN": token}),
-			with(f.pfxEnv(), map[string]string{"TIPGATE_TIP_PFX_PASSWORD": password}),
-			with(f.pfxEnv(), map[string]string{"TIPGATE_REDIS_URL": "redis://" + redisPW + ":" + redisPW + "@127.0.0.1/" + redisPW}),
-			with(f.pfxEnv(), map[string]string{"TIPGATE_REDIS_URL": "redis://u:" + redisPW + "@127.0.0.1:" + redisPW}),
-			with(f.pfxEnv(), map[string]string{"TIPGATE_REDIS_URL": redisPW + ":x@host"}),
-			with(f.pfxEnv(), map[string]string{"TIPGATE_REDIS_URL": "http://u:" + redisPW + "@host"}),
+			with(f.PFXEnv(), map[string]string{"TIPGATE_TIP_PASSWORD": password, "TIPGATE_TIP_TOKEN": token}),
+			with(f.PFXEnv(), map[string]string{"TIPGATE_TIP_PFX_PASSWORD": password}),
+			with(f.PFXEnv(), map[string]string{"TIPGATE_REDIS_URL": "redis://" + redisPW + ":" + redisPW + "@127.0.0.1/" + redisPW}),
+			with(f.PFXEnv(), map[string]string{"TIPGATE_REDIS_URL": "redis://u:" + redisPW + "@127.0.0.1:" + redisPW}),
+			with(f.PFXEnv(), map[string]string{"TIPGATE_REDIS_URL": redisPW + ":x@host"}),
+			with(f.PFXEnv(), map[string]string{"TIPGATE_REDIS_URL": "http://u:" + redisPW + "@host"}),
 		}
 		for i, env := range cases {
 			_, err := load(env)
@@ -648,7 +527,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	})
 
 	t.Run("summary", func(t *testing.T) {
-		c, err := load(with(f.pfxEnv(), map[string]string{
+		c, err := load(with(f.PFXEnv(), map[string]string{
 			"TIPGATE_TIP_PASSWORD": password,
 			"TIPGATE_REDIS_URL":    "redis://" + redisPW + "@127.0.0.1:6379/3",
 		}))

@@ -98,7 +98,10 @@ func parseDuration(s string, allowZero bool) (time.Duration, error) {
 // entries (a trailing comma) are ignored. A bare address is its /32, and a
 // range written with host bits ("10.1.2.3/8") is the network that holds it.
 // Every entry that is not one is an error of its own, quoting it.
-func parseNets(s string) ([]netip.Prefix, []error) {
+func parseNets(s string) ([]netip.Prefix, []error) { return parseAddrs(s, true) }
+
+// parseAddrs is parseNets, for IPv6 as well unless ipv4Only.
+func parseAddrs(s string, ipv4Only bool) ([]netip.Prefix, []error) {
 	var (
 		nets []netip.Prefix
 		errs []error
@@ -121,8 +124,17 @@ func parseNets(s string) ([]netip.Prefix, []error) {
 			}
 		}
 		switch {
+		case err != nil && !ipv4Only:
+			errs = append(errs, fmt.Errorf("%s is not an IP address or CIDR range, such as 10.0.0.0/8, 192.0.2.7 or fd00::/8", strconv.Quote(entry)))
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s is not an IPv4 address or CIDR range, such as 10.0.0.0/8 or 192.0.2.7", strconv.Quote(entry)))
+		case !ipv4Only:
+			// A proxy may reach tipgate over IPv4 mapped into IPv6; the
+			// address a connection reports is unmapped before matching.
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
+			nets = append(nets, p.Masked())
 		case !p.Addr().Is4():
 			// TIP looks up IPv4 addresses only, so tipgate never sees an
 			// IPv6 one: an entry that can never match is a mistake.
@@ -189,4 +201,18 @@ func domainProblem(d string) string {
 		}
 	}
 	return ""
+}
+
+// formatSize writes n bytes in the largest binary unit that divides it,
+// as an operator would write the value.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

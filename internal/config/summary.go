@@ -14,48 +14,18 @@ func (c *Config) LogValue() slog.Value {
 	if c == nil {
 		return slog.StringValue("<nil>")
 	}
-	tipAuth := "pfx"
-	if c.TIPToken != "" {
-		tipAuth = "token"
-	}
-	store := "memory"
-	if c.RedisURL != "" {
-		store = "redis"
-	}
-	attrs := []slog.Attr{
-		slog.String("addr", c.Addr),
-		slog.Bool("https", c.TLSCertFile != ""),
-		slog.String("tls_cert_file", c.TLSCertFile),
-		slog.String("tls_key_file", c.TLSKeyFile),
-		slog.String("tip_url", c.TIPURL),
-		slog.String("tip_auth", tipAuth),
-		slog.String("tip_pfx_file", c.TIPPFXFile),
-		slog.String("tip_ca_file", c.TIPCAFile),
-		slog.String("tip_timeout", c.TIPTimeout.String()),
-		slog.String("store", store),
-		slog.String("redis_url", redactRedisURL(c.RedisURL)),
-		slog.Int64("cache_memory_bytes", c.MemoryCacheBytes),
-		slog.String("cache_ttl", c.CacheTTL.String()),
-		slog.String("cache_ttl_grey", c.CacheTTLGrey.String()),
-		slog.String("cache_stale", c.CacheStale.String()),
-		slog.Int("default_limit", c.DefaultLimit),
-		slog.Int("tip_daily_budget", c.TIPDailyBudget),
-		slog.Int("tip_concurrency", c.TIPConcurrency),
-		slog.Bool("tip_probe", c.TIPProbe),
-		slog.String("local_nets", listOrNone(c.LocalNets)),
-		slog.String("local_domains", listOrNone(c.LocalDomains)),
-		slog.Bool("kuma_cache_only", c.KUMACacheOnly),
-		slog.Bool("auth", c.Auth),
-		slog.String("api_keys_file", c.APIKeysFile),
-		slog.String("log_level", c.LogLevel.String()),
-		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
-		slog.String("request_timeout", c.RequestTimeout.String()),
+	var attrs []slog.Attr
+	for _, v := range variables() {
+		if v.summary != nil {
+			attrs = append(attrs, v.summary(c)...)
+		}
 	}
 	return slog.GroupValue(attrs...)
 }
 
 // redactRedisURL keeps the scheme, host and path (the database) and drops
-// the rest. Any user information becomes <secret>, the user name included:
+// the rest. It is tipgate's one redactor of the Redis URL: nothing else
+// prints it (cache.ParseRedisURL's errors do not quote it). Any user information becomes <secret>, the user name included:
 // "redis://hunter2@host" is a common way to get the password into the wrong
 // place.
 func redactRedisURL(s Secret) string {

@@ -7,17 +7,24 @@
 package tip
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"time"
 )
 
-// Config says how to reach TIP. Exactly one of PFX (with Username/Password)
-// or Token must be set.
+// Config says how to reach TIP: a client certificate (Certificate, or PFX
+// and PFXPassword) with Username and Password, or a Token alone. Which
+// variables go together is internal/config's rule; New only refuses a
+// Config that has no way, or two ways, to authenticate.
 type Config struct {
-	BaseURL     string // e.g. https://tip.kaspersky.com
-	Username    string // HTTP Basic user, with PFX
-	Password    string // HTTP Basic password, with PFX
+	BaseURL  string // e.g. https://tip.kaspersky.com
+	Username string // HTTP Basic user, with a certificate
+	Password string // HTTP Basic password, with a certificate
+	// Certificate is the client certificate as LoadPFX returns it. The
+	// gateway passes the one its configuration already decoded, so the PFX
+	// is read once; PFX and PFXPassword are for callers holding the file.
+	Certificate *tls.Certificate
 	PFX         []byte // PKCS#12: client certificate, key and chain
 	PFXPassword string
 	Token       string        // Bearer token mode: no client certificate

@@ -733,7 +733,12 @@ func TestNoSecretInErrors(t *testing.T) {
 		func() tip.Config { c := pfxConfig(creds, pfxSrv.URL); c.PFXPassword = creds.Password; return c }(),
 		func() tip.Config { c := pfxConfig(creds, pfxSrv.URL); c.Token = creds.Token; return c }(),
 		func() tip.Config { c := pfxConfig(creds, pfxSrv.URL); c.Username = ""; c.PFX = []byte("x"); return c }(),
-		func() tip.Config { c := tokenConfig(creds, pfxSrv.URL); c.Password = creds.Password; return c }(),
+		func() tip.Config {
+			c := tokenConfig(creds, pfxSrv.URL)
+			c.Password = creds.Password
+			c.Token = ""
+			return c
+		}(),
 		func() tip.Config { c := tokenConfig(creds, pfxSrv.URL); c.Token += " \n"; return c }(),
 		func() tip.Config {
 			c := pfxConfig(creds, "https://"+creds.Username+":"+creds.Password+"@127.0.0.1/")
@@ -781,23 +786,36 @@ func TestNew(t *testing.T) {
 		{name: "negative timeout", cfg: func() tip.Config { c := pfxConfig(creds, base); c.Timeout = -time.Second; return c }, want: []string{"TIPGATE_TIP_TIMEOUT"}},
 		{name: "no credentials", cfg: func() tip.Config { return tip.Config{BaseURL: base} }, want: []string{"no TIP credentials", "TIPGATE_TIP_TOKEN"}},
 		{name: "both modes", cfg: func() tip.Config { c := pfxConfig(creds, base); c.Token = "abc"; return c }, want: []string{"both", "TIPGATE_TIP_PFX_FILE", "TIPGATE_TIP_TOKEN"}},
-		{name: "PFX without Basic credentials", cfg: func() tip.Config { c := pfxConfig(creds, base); c.Username, c.Password = "", ""; return c }, want: []string{"TIPGATE_TIP_USERNAME is required", "TIPGATE_TIP_PASSWORD is required"}},
+		{name: "decoded certificate", cfg: func() tip.Config {
+			c := pfxConfig(creds, base)
+			cert, err := tip.LoadPFX(c.PFX, c.PFXPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.PFX, c.PFXPassword, c.Certificate = nil, "", &cert
+			return c
+		}},
+		{name: "certificate and token", cfg: func() tip.Config {
+			c := tokenConfig(creds, base)
+			cert, _ := tip.LoadPFX(creds.ClientPFX, creds.PFXPassword)
+			c.Certificate = &cert
+			return c
+		}, want: []string{"both", "TIPGATE_TIP_TOKEN"}},
 		{name: "username with colon", cfg: func() tip.Config { c := pfxConfig(creds, base); c.Username = "a:b"; return c }, want: []string{"colon"}},
 		{name: "wrong PFX password", cfg: func() tip.Config { c := pfxConfig(creds, base); c.PFXPassword = "wrong"; return c }, want: []string{"TIPGATE_TIP_PFX_PASSWORD", "password is wrong"}, wantPFX: true},
 		{name: "garbage PFX", cfg: func() tip.Config { c := pfxConfig(creds, base); c.PFX = []byte("not a pfx at all"); return c }, want: []string{"TIPGATE_TIP_PFX_FILE", "not a PFX"}},
 		{name: "CA bundle without certificates", cfg: func() tip.Config { c := pfxConfig(creds, base); c.CAPEM = []byte("# empty\n"); return c }, want: []string{"TIPGATE_TIP_CA_FILE", "no PEM certificate"}},
 		{name: "token with a newline", cfg: func() tip.Config { c := tokenConfig(creds, base); c.Token += "\n"; return c }, want: []string{"TIPGATE_TIP_TOKEN", "copied whole"}},
-		{name: "token with Basic credentials", cfg: func() tip.Config { c := tokenConfig(creds, base); c.Username, c.Password = "u", "p"; return c }, want: []string{"TIPGATE_TIP_USERNAME, TIPGATE_TIP_PASSWORD", "not with a token"}},
 		{
 			name: "every problem at once",
 			cfg: func() tip.Config {
 				c := pfxConfig(creds, "ftp://x")
 				c.Timeout = -1
 				c.CAPEM = []byte("x")
-				c.Password = ""
+				c.Username = "a:b"
 				return c
 			},
-			want: []string{"https://", "TIPGATE_TIP_TIMEOUT", "TIPGATE_TIP_CA_FILE", "TIPGATE_TIP_PASSWORD is required"},
+			want: []string{"https://", "TIPGATE_TIP_TIMEOUT", "TIPGATE_TIP_CA_FILE", "TIPGATE_TIP_USERNAME", "colon"},
 		},
 	}
 	for _, tt := range tests {

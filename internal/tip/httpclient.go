@@ -57,7 +57,7 @@ type Client struct {
 // secret.
 func New(cfg Config) (*Client, error) {
 	var problems []error
-	base, err := parseBaseURL(cfg.BaseURL)
+	base, err := ParseBaseURL(cfg.BaseURL)
 	if err != nil {
 		// The parser quotes fragments of the URL, which may hold a secret
 		// pasted into the wrong variable.
@@ -88,9 +88,9 @@ func New(cfg Config) (*Client, error) {
 		Renegotiation: tls.RenegotiateOnceAsClient,
 	}
 	if cfg.CAPEM != nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
-			problems = append(problems, errors.New("the CA bundle for TIP (TIPGATE_TIP_CA_FILE) holds no PEM certificate"))
+		pool, err := CertPool(cfg.CAPEM)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("the CA bundle for TIP (TIPGATE_TIP_CA_FILE) %w", err))
 		}
 		tlsConf.RootCAs = pool
 	}
@@ -102,12 +102,12 @@ func New(cfg Config) (*Client, error) {
 		maxBody:   maxAnswerBytes,
 		now:       time.Now,
 	}
-	pfxMode, tokenMode := len(cfg.PFX) > 0, cfg.Token != ""
+	certMode, tokenMode := cfg.Certificate != nil || len(cfg.PFX) > 0, cfg.Token != ""
 	switch {
-	case pfxMode && tokenMode:
-		problems = append(problems, errors.New("both a PFX client certificate (TIPGATE_TIP_PFX_FILE) and a token (TIPGATE_TIP_TOKEN) are set; set one of them"))
-	case pfxMode:
-		problems = append(problems, c.setupPFX(cfg, tlsConf)...)
+	case certMode && tokenMode:
+		problems = append(problems, errors.New("both a client certificate (TIPGATE_TIP_PFX_FILE) and a token (TIPGATE_TIP_TOKEN) are set; set one of them"))
+	case certMode:
+		problems = append(problems, c.setupCertificate(cfg, tlsConf)...)
 	case tokenMode:
 		problems = append(problems, c.setupToken(cfg)...)
 	default:
@@ -142,29 +142,33 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) setupPFX(cfg Config, tlsConf *tls.Config) []error {
+// setupCertificate presents the client certificate and sends Basic
+// credentials. That a username and password come with it is
+// internal/config's rule; here they only have to fit in a header.
+func (c *Client) setupCertificate(cfg Config, tlsConf *tls.Config) []error {
 	var problems []error
-	if cfg.Username == "" {
-		problems = append(problems, errors.New("TIPGATE_TIP_USERNAME is required with a PFX client certificate"))
-	} else if strings.Contains(cfg.Username, ":") || !printableHeader(cfg.Username, true) {
+	if strings.Contains(cfg.Username, ":") || !printableHeader(cfg.Username, true) {
 		problems = append(problems, errors.New("TIPGATE_TIP_USERNAME must not contain a colon or control characters"))
 	}
-	if cfg.Password == "" {
-		problems = append(problems, errors.New("TIPGATE_TIP_PASSWORD is required with a PFX client certificate"))
+	cert := cfg.Certificate
+	if cert == nil {
+		loaded, err := LoadPFX(cfg.PFX, cfg.PFXPassword)
+		switch {
+		case errors.Is(err, ErrPFXPassword):
+			problems = append(problems, fmt.Errorf("TIPGATE_TIP_PFX_PASSWORD: %w", err))
+		case err != nil:
+			problems = append(problems, fmt.Errorf("TIPGATE_TIP_PFX_FILE: %w", err))
+		default:
+			cert = &loaded
+		}
 	}
-	cert, err := LoadPFX(cfg.PFX, cfg.PFXPassword)
-	switch {
-	case errors.Is(err, ErrPFXPassword):
-		problems = append(problems, fmt.Errorf("TIPGATE_TIP_PFX_PASSWORD: %w", err))
-	case err != nil:
-		problems = append(problems, fmt.Errorf("TIPGATE_TIP_PFX_FILE: %w", err))
-	default:
+	if cert != nil {
 		c.leaf = cert.Leaf
 		// Always present the certificate, even when TIP's list of acceptable
 		// CAs does not name its issuer: TIP decides, and a missing
 		// certificate would be reported far less clearly than a rejected one.
 		tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return &cert, nil
+			return cert, nil
 		}
 	}
 	userPass := cfg.Username + ":" + cfg.Password
@@ -178,29 +182,29 @@ func (c *Client) setupToken(cfg Config) []error {
 	if !printableHeader(cfg.Token, false) {
 		problems = append(problems, errors.New("TIPGATE_TIP_TOKEN contains spaces or control characters; check that it was copied whole"))
 	}
-	var extra []string
-	for _, f := range []struct{ name, value string }{
-		{"TIPGATE_TIP_USERNAME", cfg.Username},
-		{"TIPGATE_TIP_PASSWORD", cfg.Password},
-		{"TIPGATE_TIP_PFX_PASSWORD", cfg.PFXPassword},
-	} {
-		if f.value != "" {
-			extra = append(extra, f.name)
-		}
-	}
-	if len(extra) > 0 {
-		problems = append(problems, fmt.Errorf("%s belong with a PFX client certificate, not with a token (TIPGATE_TIP_TOKEN); unset them or use the PFX", strings.Join(extra, ", ")))
-	}
 	c.tokenMode = true
 	c.auth = "Bearer " + cfg.Token
 	c.secrets = nonEmpty(cfg.Token, cfg.Password, cfg.PFXPassword)
 	return problems
 }
 
-// parseBaseURL accepts an absolute http(s) URL, keeping any path prefix (a
-// reverse proxy may mount TIP under one). It never echoes the input, which
-// could carry credentials.
-func parseBaseURL(raw string) (*url.URL, error) {
+// CertPool reads a PEM bundle of the CAs that verify TIP's server
+// certificate. Its error reads after the bundle's name ("/etc/ca.pem holds
+// no PEM certificate; …").
+func CertPool(pemCerts []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCerts) {
+		return nil, errors.New("holds no PEM certificate; it must be a PEM bundle of the CAs that sign TIP's server certificate")
+	}
+	return pool, nil
+}
+
+// ParseBaseURL accepts an absolute http(s) URL, keeping any path prefix (a
+// reverse proxy may mount TIP under one) without its trailing slashes. It is
+// the one rule for TIPGATE_TIP_URL: internal/config reports what it says
+// against the variable, and New applies it again to what it is given. It
+// never echoes the input, which could carry credentials.
+func ParseBaseURL(raw string) (*url.URL, error) {
 	const name = "the TIP URL (TIPGATE_TIP_URL)"
 	if strings.TrimSpace(raw) == "" {
 		return nil, errors.New(name + " is empty")

@@ -27,7 +27,7 @@ func LoadPFX(data []byte, password string) (tls.Certificate, error) {
 		var notImpl pkcs12.NotImplementedError
 		switch {
 		case errors.Is(err, pkcs12.ErrIncorrectPassword):
-			return tls.Certificate{}, fmt.Errorf("read the PFX client certificate: %w", ErrPFXPassword)
+			return tls.Certificate{}, fmt.Errorf("read the PFX client certificate: %w", wrongPassword{err})
 		case errors.As(err, &notImpl):
 			return tls.Certificate{}, fmt.Errorf("read the PFX client certificate: it uses a format this program cannot read (%v); export it again, e.g. with openssl pkcs12 -export", err)
 		default:
@@ -61,6 +61,13 @@ func LoadPFX(data []byte, password string) (tls.Certificate, error) {
 	}
 	return tls.Certificate{Certificate: chain, PrivateKey: signer, Leaf: leaf}, nil
 }
+
+// wrongPassword is ErrPFXPassword that keeps the decoder's own error as
+// well, so callers can match either.
+type wrongPassword struct{ cause error }
+
+func (e wrongPassword) Error() string   { return ErrPFXPassword.Error() }
+func (e wrongPassword) Unwrap() []error { return []error{ErrPFXPassword, e.cause} }
 
 // checkPFXShape tells "this is not a PFX at all" apart from a PFX that does not
 // open, so that a PEM file or a wrong path gets a useful message instead of an

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDefaultsAreWhatUnsetMeans: the default each variable's table entry
+// shows is the value Load uses when it is unset, so what the summary and
+// docs say is what runs.
+func TestDefaultsAreWhatUnsetMeans(t *testing.T) {
+	f := newFixture(t)
+	base := f.PFXEnv()
+	unset, err := load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range variables() {
+		if v.def == "" {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			set, err := load(with(base, map[string]string{v.name: v.def}))
+			if err != nil {
+				t.Fatalf("Load with %s=%s: %v", v.name, v.def, err)
+			}
+			if !reflect.DeepEqual(set, unset) {
+				t.Errorf("%s=%s loads differently from leaving it unset", v.name, v.def)
+			}
+		})
+	}
+}
+
+// TestVariablesTable: every name is a TIPGATE_ variable, once; every entry
+// says what unset means; only the entries that read a group leave others
+// without a loader.
+func TestVariablesTable(t *testing.T) {
+	names := Names()
+	for i, n := range names {
+		if !strings.HasPrefix(n, "TIPGATE_") || slices.Contains(names[:i], n) {
+			t.Errorf("name %q is not a TIPGATE_ variable or is listed twice", n)
+		}
+	}
+	for _, v := range variables() {
+		if v.def == "" && v.doc == "" && v.load != nil {
+			t.Errorf("%s: neither def nor doc says what unset means", v.name)
+		}
+		if v.secret && !v.file {
+			t.Errorf("%s: a secret without a _FILE form", v.name)
+		}
+	}
+	for _, want := range []string{"TIPGATE_TRUSTED_PROXIES", "TIPGATE_TIP_PASSWORD_FILE", "TIPGATE_REDIS_URL_FILE", "TIPGATE_TIP_USERNAME_FILE"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Names() lacks %s", want)
+		}
+	}
+}
+
+// TestLoadBounds: values that parse but make no sense are refused with the
+// variable and the bound named; the edges are accepted.
+func TestLoadBounds(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name, value string
+		want        string // "" means accepted
+	}{
+		{"TIPGATE_CACHE_MEMORY_BYTES", "1", `TIPGATE_CACHE_MEMORY_BYTES: "1" is less than 1MiB, too small to cache anything; use 1MiB or more`},
+		{"TIPGATE_CACHE_MEMORY_BYTES", "1048575", `TIPGATE_CACHE_MEMORY_BYTES: "1048575" is less than 1MiB`},
+		{"TIPGATE_CACHE_MEMORY_BYTES", "1MiB", ""},
+		{"TIPGATE_CACHE_TTL", "500ms", `TIPGATE_CACHE_TTL: "500ms" is less than 1s, too short to be useful; use 1s or more`},
+		{"TIPGATE_CACHE_TTL", "1s", ""},
+		{"TIPGATE_CACHE_TTL_GREY", "999ms", `TIPGATE_CACHE_TTL_GREY: "999ms" is less than 1s`},
+		{"TIPGATE_CACHE_TTL_GREY", "1s", ""},
+		{"TIPGATE_CACHE_STALE", "0", ""},
+		{"TIPGATE_CACHE_STALE", "1ms", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := load(with(f.PFXEnv(), map[string]string{tt.name: tt.value}))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Load: %v, want it accepted", err)
+			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+				t.Fatalf("Load: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadTrustedProxies(t *testing.T) {
+	f := newFixture(t)
+	p := netip.MustParsePrefix
+	tests := []struct {
+		value string
+		want  []netip.Prefix
+	}{
+		{"", nil},
+		{"none", nil},
+		{"10.0.0.1", []netip.Prefix{p("10.0.0.1/32")}},
+		{"10.9.8.7/16, 2001:db8::1, fd00::/8,", []netip.Prefix{p("10.9.0.0/16"), p("2001:db8::1/128"), p("fd00::/8")}},
+		{"::ffff:192.0.2.1", []netip.Prefix{p("192.0.2.1/32")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := load(with(f.PFXEnv(), map[string]string{"TIPGATE_TRUSTED_PROXIES": tt.value}))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(c.TrustedProxies, tt.want) {
+				t.Errorf("TrustedProxies = %v, want %v", c.TrustedProxies, tt.want)
+			}
+		})
+	}
+}
