@@ -23,10 +23,14 @@ const usage = `usage: tipgate [command]
 commands:
   serve          run the gateway, configured by TIPGATE_* variables (the default)
   demo           run the gateway against a built-in TIP simulator with generated credentials
-  check-config   validate the TIPGATE_* configuration and exit
+  check-config   validate the TIPGATE_* configuration as serve does (keys file and
+                 TIP client included, nothing started) and exit
   gen-key        print a new API key and the line for TIPGATE_API_KEYS_FILE
   hash-key KEY   print the sha256 of KEY for TIPGATE_API_KEYS_FILE
   version        print the version
+
+Every command takes -h. serve, check-config and demo are configured by the
+TIPGATE_* variables alone (README.md lists them).
 `
 
 func main() {
@@ -38,11 +42,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	// A subcommand asked for help prints it and does nothing else: help
+	// must never start a server.
+	for _, a := range args[1:] {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	switch cmd {
 	case "serve", "demo", "check-config":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "tipgate %s: unexpected argument %q; it is configured by TIPGATE_* variables\n\n%s", cmd, args[1], usage)
+			return 2
+		}
 	case "gen-key":
 		key, err := apikey.Generate()
 		if err != nil {
@@ -72,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "demo" {
 		logger := newLogger(stderr, os.Getenv("TIPGATE_LOG_LEVEL"))
 		cache.RouteRedisLogs(logger)
-		if err := app.RunDemo(ctx, stdout, os.Getenv, logger); err != nil {
+		if err := runDemo(ctx, stdout, os.Getenv, logger); err != nil {
 			fmt.Fprintf(stderr, "tipgate demo: %v\n", err)
 			return 1
 		}
@@ -81,15 +98,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	cfg, err := config.Load(os.Getenv, os.ReadFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "tipgate: the configuration has problems:\n%v\n", err)
+		reportRefusal(stderr, err)
 		return 1
-	}
-	if cmd == "check-config" {
-		fmt.Fprintln(stdout, "configuration OK")
-		return 0
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	cache.RouteRedisLogs(logger)
+	if cmd == "check-config" {
+		// Exactly what serve checks: the components are built, and
+		// nothing is started.
+		if err := app.Check(cfg, logger); err != nil {
+			reportRefusal(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "configuration OK")
+		return 0
+	}
 	logger.Info("configuration loaded", "config", cfg)
 	if unknown := config.UnknownVariables(os.Environ()); len(unknown) > 0 {
 		logger.Warn("ignoring unknown TIPGATE_ variables; check their spelling", "variables", unknown)
@@ -97,14 +120,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a, err := app.New(cfg, logger)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
-		fmt.Fprintf(stderr, "tipgate: %v\n", err)
+		reportRefusal(stderr, err)
 		return 1
 	}
+	// A drain cut short at TIPGATE_SHUTDOWN_TIMEOUT answers what is left
+	// with 503 and is still a clean stop.
 	if err := a.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("stopped with an error", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// reportRefusal prints why tipgate will not run: the configuration's
+// problems, one per line, each naming its variable, or another error.
+func reportRefusal(stderr io.Writer, err error) {
+	var ps *config.Problems
+	if errors.As(err, &ps) {
+		fmt.Fprintf(stderr, "tipgate: the configuration has problems:\n%v\n", err)
+		return
+	}
+	fmt.Fprintf(stderr, "tipgate: %v\n", err)
 }
 
 // newLogger is for the demo, before any configuration is read: an unknown

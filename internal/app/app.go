@@ -1,7 +1,9 @@
 // Package app owns tipgate's lifecycle: it wires configuration into a store,
 // a TIP client, the lookup service and the HTTP server, runs them, and shuts
-// them down in reverse order within a bounded time. Tests embed it in-process
-// on 127.0.0.1:0.
+// them down in reverse order within a bounded time. New builds everything
+// and refuses a configuration its components refuse (Check is New without
+// serving, for `tipgate check-config`); it opens no connection, and what it
+// starts Stop ends. Tests embed it in-process on 127.0.0.1:0.
 package app
 
 import (
@@ -12,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +31,7 @@ import (
 	"github.com/tipgate/tipgate/internal/kuma"
 	"github.com/tipgate/tipgate/internal/localnet"
 	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/reqlog"
 	"github.com/tipgate/tipgate/internal/tip"
 	"github.com/tipgate/tipgate/internal/ui"
 	"github.com/tipgate/tipgate/internal/upstream"
@@ -40,6 +45,10 @@ const fallbackBytes = 32 << 20
 // writerDrainTimeout bounds how long shutdown waits for answers still being
 // written behind to reach the store.
 const writerDrainTimeout = 5 * time.Second
+
+// abortGrace is how long, past the drain deadline, the requests still
+// running get to write the 503 they are then answered with and return.
+const abortGrace = time.Second
 
 // Version is the build's version, set by the linker (-X).
 var Version = "dev"
@@ -65,6 +74,10 @@ type App struct {
 	lookup   *lookup.Service
 	server   *http.Server
 	listener net.Listener
+	// abort ends at the drain deadline: the HTTP layer then answers every
+	// request still running with a 503 shutting-down problem.
+	abortCtx context.Context
+	abort    context.CancelFunc
 
 	stopOnce sync.Once
 	stopErr  error
@@ -76,12 +89,18 @@ type cleanup struct {
 	fn   func() error
 }
 
-// New wires an App from a validated configuration. Nothing listens yet.
+// New wires an App from a validated configuration. Nothing listens yet, no
+// connection is opened (a Redis that is down is found by the first call,
+// not here), and every goroutine it starts ends with Stop. A configuration
+// one of the components refuses (the keys file's content, what only the
+// TIP client checks, the Redis URL) is a *config.Problems naming the
+// variables, every refusal at once.
 func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	if cfg == nil || logger == nil {
 		return nil, errors.New("app: config and logger are required")
 	}
 	a := &App{cfg: cfg, log: logger, registry: prometheus.NewRegistry()}
+	a.abortCtx, a.abort = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			_ = a.runCleanups()
@@ -89,28 +108,35 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	}()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var keys *apikey.Keyring
+	// The components that judge the configuration first, every refusal
+	// collected before anything is started.
+	var (
+		problems []config.Problem
+		keys     *apikey.Keyring
+		redis    *cache.Redis
+		redisAt  int // its cleanup, which the guard's replaces
+	)
 	if cfg.Auth {
 		if keys, err = apikey.Load(cfg.APIKeys); err != nil {
-			return nil, fmt.Errorf("TIPGATE_API_KEYS_FILE %s: %w", cfg.APIKeysFile, err)
+			problems = append(problems, config.Problem{Var: "TIPGATE_API_KEYS_FILE", Msg: cfg.APIKeysFile + ": " + err.Error(), Err: err})
 		}
-	} else {
-		logger.Warn("API key authentication is OFF (TIPGATE_AUTH=off): every caller may look up, refresh and administer; use this only on a trusted network")
 	}
-
-	a.client, err = tip.New(tip.Config{
-		BaseURL:     cfg.TIPURL,
-		Username:    cfg.TIPUsername,
-		Password:    cfg.TIPPassword.Reveal(),
-		PFX:         cfg.TIPPFX,
-		PFXPassword: cfg.TIPPFXPassword.Reveal(),
-		Token:       cfg.TIPToken.Reveal(),
-		CAPEM:       cfg.TIPCA,
-		Timeout:     cfg.TIPTimeout,
-		UserAgent:   "tipgate/" + Version,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("TIP client: %w", err)
+	if a.client, err = tip.New(TIPConfig(cfg)); err != nil {
+		problems = append(problems, tipProblems(err)...)
+	}
+	if cfg.RedisURL.Reveal() != "" {
+		if redis, err = cache.OpenRedis(cfg.RedisURL.Reveal(), cache.RedisOptions{}); err != nil {
+			problems = append(problems, config.Problem{Var: "TIPGATE_REDIS_URL", Msg: strings.TrimPrefix(err.Error(), "cache: the Redis URL "), Err: err})
+		} else {
+			redisAt = len(a.cleanups)
+			a.cleanups = append(a.cleanups, cleanup{"redis", redis.Close})
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &config.Problems{List: problems}
+	}
+	if !cfg.Auth {
+		logger.Warn("API key authentication is OFF (TIPGATE_AUTH=off): every caller may look up, refresh and administer; use this only on a trusted network")
 	}
 	ns := lookup.Namespace(a.client.BaseURL())
 
@@ -119,29 +145,25 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		writer  lookup.Writer
 		counter upstream.DayCounter = upstream.NewLocalCounter()
 	)
-	if cfg.RedisURL.Reveal() == "" {
+	if redis == nil {
 		a.store = cache.NewMemory(cfg.MemoryCacheBytes)
 		a.cleanups = append(a.cleanups, cleanup{"store", a.store.Close})
 	} else {
-		r, err := cache.OpenRedis(cfg.RedisURL.Reveal(), cache.RedisOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("TIPGATE_REDIS_URL: %w", err)
-		}
-		a.guard, err = cache.NewGuard(r, cache.GuardOptions{
+		a.guard, err = cache.NewGuard(redis, cache.GuardOptions{
 			Fallback:   cache.NewMemory(fallbackBytes),
 			Logger:     logger.With("component", "store"),
 			Registerer: a.registry,
 		})
 		if err != nil {
-			_ = r.Close()
 			return nil, err
 		}
+		// The guard owns the store from here, and closes it.
+		a.cleanups[redisAt] = cleanup{"store", a.guard.Close}
 		a.store = a.guard
-		a.cleanups = append(a.cleanups, cleanup{"store", a.guard.Close})
 		// Replicas sharing this Redis coordinate through it: one TIP
 		// request per question across all of them, one daily budget. While
 		// the store is down they fall back to this process alone.
-		c := coord.NewRedis(r.Client(), coord.Options{
+		c := coord.NewRedis(redis.Client(), coord.Options{
 			Namespace: ns,
 			Healthy:   a.guard.Healthy,
 			Logger:    logger.With("component", "coord"),
@@ -222,6 +244,8 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		Registerer:     a.registry,
 		Gatherer:       a.registry,
 		Logger:         logger.With("component", "http"),
+		TrustedProxies: cfg.TrustedProxies,
+		Abort:          a.abortCtx,
 		RequestTimeout: cfg.RequestTimeout,
 		DefaultLimit:   cfg.DefaultLimit,
 		UI:             console,
@@ -239,6 +263,75 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// Check runs every check New runs, and serves nothing: the configuration
+// as Load already read it, then the keys file, the TIP client and the store
+// as they are built. `tipgate check-config` calls it so that it refuses
+// exactly what `tipgate serve` refuses. It builds an App and releases it.
+func Check(cfg *config.Config, logger *slog.Logger) error {
+	a, err := New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return a.Stop(context.Background())
+}
+
+// TIPConfig is the TIP client's configuration from tipgate's: the client
+// certificate Load decoded (the PFX is not decoded again), or the token.
+func TIPConfig(cfg *config.Config) tip.Config {
+	return tip.Config{
+		BaseURL:     cfg.TIPURL,
+		Username:    cfg.TIPUsername,
+		Password:    cfg.TIPPassword.Reveal(),
+		Certificate: cfg.TIPCertificate,
+		Token:       cfg.TIPToken.Reveal(),
+		CAPEM:       cfg.TIPCA,
+		Timeout:     cfg.TIPTimeout,
+		UserAgent:   "tipgate/" + Version,
+	}
+}
+
+// tipVar finds the variable a TIP client error names.
+var tipVar = regexp.MustCompile(`TIPGATE_[A-Z_]+`)
+
+// tipProblems turns the TIP client's refusal, one line per problem, each
+// naming its variable, into configuration problems.
+func tipProblems(err error) []config.Problem {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var out []config.Problem
+	for _, e := range errs {
+		msg := e.Error()
+		name := tipVar.FindString(msg)
+		if name == "" {
+			name = "TIP client" // a problem of the build (the user agent), not of a variable
+		}
+		msg = strings.TrimPrefix(strings.TrimPrefix(msg, name+": "), name+" ")
+		out = append(out, config.Problem{Var: name, Msg: msg, Err: e})
+	}
+	return out
+}
+
+// StoreName is the cache backend: "memory" or "redis".
+func (a *App) StoreName() string { return a.store.Name() }
+
+// Audit writes an audit line for an action no HTTP request carried, such as
+// a reload of the TIP credentials or the API keys on SIGHUP or on a changed
+// file: action names it ("reload"), trigger says what caused it ("signal",
+// "file"), detail what it concerned (never a secret), and err is nil when it
+// succeeded. Refreshes and purges are audited by the HTTP layer in the same
+// shape.
+func (a *App) Audit(action, trigger, detail string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = err.Error()
+	}
+	reqlog.Audit(context.Background(), a.log, reqlog.Event{Action: action, Outcome: outcome, Trigger: trigger, Detail: detail})
 }
 
 // Start binds the listen address. Serving begins with Serve.
@@ -289,20 +382,53 @@ func (a *App) Serve(ctx context.Context) error {
 	return err
 }
 
-// Stop drains the server and releases resources; it is idempotent.
+// Stop drains the server and releases resources; it is idempotent. Requests
+// still running when ctx ends are answered 503 shutting-down and given
+// abortGrace to return; then the server closes whatever is left. A drain
+// ended that way is a clean stop, not an error.
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		var errs []error
 		if a.server != nil {
-			if err := a.server.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("drain HTTP server: %w", err))
-				_ = a.server.Close()
+			if err := a.drain(ctx); err != nil {
+				errs = append(errs, err)
 			}
 		}
+		a.abort()
 		errs = append(errs, a.runCleanups())
 		a.stopErr = errors.Join(errs...)
 	})
 	return a.stopErr
+}
+
+// drain shuts the server down: it stops accepting, waits for the requests
+// in flight until ctx ends, then has the HTTP layer answer those still
+// running with a 503 and waits abortGrace more for them to return.
+func (a *App) drain(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.server.Shutdown(sctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		a.log.Warn("the drain deadline passed; requests still running are answered 503 shutting-down")
+		a.abort()
+		grace := time.NewTimer(abortGrace)
+		select {
+		case err = <-done:
+		case <-grace.C:
+			cancel()
+			err = <-done
+		}
+		grace.Stop()
+	}
+	if err != nil {
+		_ = a.server.Close()
+		return fmt.Errorf("drain HTTP server: requests still running %v after the drain deadline: %w", abortGrace, err)
+	}
+	return nil
 }
 
 func (a *App) runCleanups() error {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tipgate/tipgate/internal/apikey"
+	"github.com/tipgate/tipgate/internal/reqlog"
 )
 
 func errUnauthorized(detail string) error {
@@ -60,7 +61,7 @@ func (s *server) require(role apikey.Role) func(http.Handler) http.Handler {
 				return
 			}
 			// The name, never the key, goes to the access log.
-			infoFrom(r.Context()).keyName = key.Name
+			reqlog.FromContext(r.Context()).Key = key.Name
 			if !key.Has(role) {
 				s.writeError(w, r, newStatusError(http.StatusForbidden, typeForbidden, "Forbidden",
 					fmt.Sprintf("The API key %q lacks the %q role that %s %s needs; ask the operator to grant it.",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/reqlog"
 )
 
 // zoneSection is TIP's Zone section: always fetched and reported at the top
@@ -138,7 +139,7 @@ func (s *server) lookupBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if br.shared.format == formatFlat && s.opts.Flatten == nil {
-		s.writeError(w, r, errNotImplemented("flat output is not available in this build"))
+		s.writeError(w, r, errNotImplemented("Flat output is not available in this build."))
 		return
 	}
 	if err := s.checkBatchSections(br.shared.query.Sections); err != nil {
@@ -146,6 +147,7 @@ func (s *server) lookupBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	reqlog.FromContext(r.Context()).Indicators = len(br.items)
 	results := make([]any, len(br.items))
 	failed := batchFailures{}
 	var (

@@ -16,7 +16,7 @@ import (
 // up the URL example.com, and a value that cannot be of the type is a 400.
 func (s *server) function(w http.ResponseWriter, r *http.Request) {
 	if len(s.functions) == 0 || s.opts.Flatten == nil {
-		s.writeError(w, r, errNotImplemented("the SIEM plugin's functions are not available in this build"))
+		s.writeError(w, r, errNotImplemented("The SIEM plugin's functions are not available in this build."))
 		return
 	}
 	name := chi.URLParam(r, "name")

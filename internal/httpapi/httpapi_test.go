@@ -724,7 +724,7 @@ func TestFlatFormat(t *testing.T) {
 			t.Fatalf("status = %d, want 501", w.Code)
 		}
 		p := decodeProblem(t, w)
-		if p.Detail != "flat output is not available in this build" {
+		if p.Detail != "Flat output is not available in this build." {
 			t.Errorf("detail = %q", p.Detail)
 		}
 		if n := e.svc.lookups(); n != 0 {
@@ -791,8 +791,8 @@ func TestPurge(t *testing.T) {
 	if len(e.svc.forgotten) != 1 || e.svc.forgotten[0] != want {
 		t.Errorf("forgotten = %v, want [%v]", e.svc.forgotten, want)
 	}
-	if !strings.Contains(e.logs.String(), `"msg":"cache purged"`) {
-		t.Errorf("the purge was not logged:\n%s", e.logs)
+	if !strings.Contains(e.logs.String(), `"msg":"audit","audit":true,"action":"purge","outcome":"ok","key":"ops"`) {
+		t.Errorf("the purge was not audited:\n%s", e.logs)
 	}
 
 	for _, tt := range []struct {
@@ -937,11 +937,11 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 		{"GET", "/v2/lookup", 404, typeNotFound, ""},
 		{"GET", "/", 404, typeNotFound, ""},
 		{"GET", "/v1/lookup/extra", 404, typeNotFound, ""},
-		{"PUT", "/v1/lookup", 405, typeMethodNotAllowed, "GET, POST"},
+		{"PUT", "/v1/lookup", 405, typeMethodNotAllowed, "GET, HEAD, POST"},
 		{"GET", "/v1/refresh", 405, typeMethodNotAllowed, "POST"},
 		{"POST", "/v1/cache", 405, typeMethodNotAllowed, "DELETE"},
-		{"DELETE", "/healthz", 405, typeMethodNotAllowed, "GET"},
-		{"BREW", "/v1/lookup", 405, typeMethodNotAllowed, "GET, POST"},
+		{"DELETE", "/healthz", 405, typeMethodNotAllowed, "GET, HEAD"},
+		{"BREW", "/v1/lookup", 405, typeMethodNotAllowed, "GET, HEAD, POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.target, func(t *testing.T) {

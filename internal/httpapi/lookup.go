@@ -10,6 +10,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/reqlog"
 )
 
 // timeLayout is RFC 3339 in UTC with exactly millisecond precision, so that
@@ -110,10 +111,12 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 		s.writeError(w, r, err)
 		return
 	}
+	e := reqlog.FromContext(r.Context())
+	e.SetIndicator(string(req.Indicator.Type), req.Indicator.Value)
 	// Checked before the lookup so a build without flat output spends no
 	// quota on an answer it cannot give.
 	if in.format == formatFlat && s.opts.Flatten == nil {
-		s.writeError(w, r, errNotImplemented("flat output is not available in this build"))
+		s.writeError(w, r, errNotImplemented("Flat output is not available in this build."))
 		return
 	}
 	res, err := s.opts.Service.Lookup(r.Context(), req)
@@ -126,6 +129,7 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 		return
 	}
 	s.metrics.lookupResults.WithLabelValues(string(res.Indicator.Type), string(res.Cache)).Inc()
+	e.Cache = string(res.Cache)
 
 	var body any
 	if in.format == formatFlat {

@@ -88,6 +88,15 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "purge", method: "DELETE", target: "/v1/cache?indicator=example.com&type=domain", headers: []string{bearer(keyOps)}, wantStatus: 204, requestIsValid: true},
 		{name: "purge 403", method: "DELETE", target: "/v1/cache?indicator=example.com", headers: []string{bearer(keySIEM)}, wantStatus: 403, requestIsValid: true},
 		{name: "healthz", method: "GET", target: "/healthz", wantStatus: 200, requestIsValid: true},
+		{name: "healthz HEAD", method: "HEAD", target: "/healthz", wantStatus: 200, requestIsValid: true},
+		{name: "readyz HEAD 503", method: "HEAD", target: "/readyz", ready: notReady, wantStatus: 503, requestIsValid: true},
+		{name: "503 shutting down", method: "GET", target: "/v1/lookup?indicator=example.com",
+			headers: []string{bearer(keySIEM)}, wantStatus: 503, requestIsValid: true,
+			opts: func(o *Options) {
+				abort, stop := context.WithCancel(context.Background())
+				stop()
+				o.Abort = abort
+			}},
 		{name: "readyz 200", method: "GET", target: "/readyz", wantStatus: 200, requestIsValid: true},
 		{name: "readyz 503", method: "GET", target: "/readyz", ready: notReady, wantStatus: 503, requestIsValid: true},
 		{name: "metrics", method: "GET", target: "/metrics", wantStatus: 200, requestIsValid: true},
@@ -245,6 +254,7 @@ func TestSpecCoversRoutes(t *testing.T) {
 		{http.MethodGet, "/v1/lookup"}, {http.MethodPost, "/v1/lookup"}, {http.MethodPost, "/v1/refresh"},
 		{http.MethodGet, "/v1/sections"}, {http.MethodGet, "/v1/status"}, {http.MethodDelete, "/v1/cache"},
 		{http.MethodGet, "/healthz"}, {http.MethodGet, "/readyz"}, {http.MethodGet, "/metrics"}, {http.MethodGet, "/openapi.yaml"},
+		{http.MethodHead, "/healthz"}, {http.MethodHead, "/readyz"},
 		{http.MethodPost, "/v1/lookup/batch"}, {http.MethodGet, "/v1/functions/get_ip_report"},
 		{http.MethodPost, "/api/1.0/lookup"}, {http.MethodPost, "/api/1.1/lookup"}, {http.MethodPost, "/api/1.2/lookup"},
 		{http.MethodPost, "/api/1.3/General/lookup"},

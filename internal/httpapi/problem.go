@@ -14,6 +14,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/reqlog"
 )
 
 // problem is an RFC 9457 problem details body. Type is a short relative
@@ -51,6 +52,7 @@ const (
 	typeTimeout              = "timeout"
 	typeInternal             = "internal"
 	typeClientClosed         = "client-closed-request"
+	typeShuttingDown         = "shutting-down"
 )
 
 // Bounds on what a problem echoes of the caller's input, so that a 45 kB
@@ -110,6 +112,9 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 		mbe *http.MaxBytesError
 	)
 	switch {
+	case errors.Is(context.Cause(r.Context()), errShuttingDown):
+		// Whatever the handler made of its cancelled context, this is why.
+		return shuttingDownProblem(), false, 0
 	case errors.As(err, &se):
 		return se.p, false, 0
 	case errors.As(err, &inv):
@@ -182,7 +187,7 @@ func (s *server) problemFor(r *http.Request, err error) (p problem, log bool, le
 		return problem{
 			Type: typeInternal, Title: "Internal error", Status: http.StatusInternalServerError,
 			Detail: "tipgate failed to answer because of an internal error; try again, and if it persists give the operator the request id " +
-				strconv.Quote(infoFrom(r.Context()).id) + ".",
+				strconv.Quote(reqlog.FromContext(r.Context()).RequestID) + ".",
 		}, true, slog.LevelError
 	}
 }
@@ -200,9 +205,10 @@ func invalidDetail(params []lookup.InvalidParam) string {
 
 // bounded cuts what p echoes of the caller's input (parameter names and
 // reasons, which may quote it; TIP's reasons in detail) so that its body
-// stays under maxProblemBytes whatever the request held.
+// stays under maxProblemBytes whatever the request held, and ends its
+// detail as one sentence.
 func bounded(p problem) problem {
-	p.Detail = truncate(p.Detail, maxDetail)
+	p.Detail = truncate(sentence(p.Detail), maxDetail)
 	if len(p.InvalidParams) > 0 {
 		params := make([]lookup.InvalidParam, 0, min(len(p.InvalidParams), maxInvalidParams))
 		for _, ip := range p.InvalidParams[:min(len(p.InvalidParams), maxInvalidParams)] {
@@ -238,7 +244,7 @@ func tipProblem(e *lookup.UpstreamError) problem {
 		p.Status = http.StatusBadRequest
 		p.Title = "TIP rejected the request"
 		// The client's detail already says TIP rejected it, with TIP's reason.
-		detail := strings.TrimSuffix(e.Detail, ".")
+		detail := strings.TrimRight(e.Detail, ".")
 		if detail == "" {
 			detail = "TIP rejected the request as invalid and gave no reason"
 		}
@@ -259,7 +265,7 @@ func tipProblem(e *lookup.UpstreamError) problem {
 	case lookup.KindBudgetSpent:
 		p.Status = http.StatusServiceUnavailable
 		p.Title = "TIP budget spent"
-		p.Detail = "tipgate did not ask TIP because " + strings.TrimSuffix(e.Detail, ".") + ". Nothing cached answers every requested section instead; try again after Retry-After, or ask the operator to raise the budget."
+		p.Detail = "tipgate did not ask TIP because " + strings.TrimRight(e.Detail, ".") + ". Nothing cached answers every requested section instead; try again after Retry-After, or ask the operator to raise the budget."
 	case lookup.KindUnavailable:
 		p.Title = "TIP is unavailable"
 		if e.Refused {
@@ -286,10 +292,17 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if log {
 		s.logger(r).Log(r.Context(), level, "request failed", "status", p.Status, "problem", p.Type, "err", err)
 	}
-	s.writeProblem(w, p)
+	s.writeProblem(w, r, p)
 }
 
-func (s *server) writeProblem(w http.ResponseWriter, p problem) {
+// writeProblem answers with p, and notes its type for the access line.
+func (s *server) writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	reqlog.FromContext(r.Context()).Problem = p.Type
+	s.encodeProblem(w, p)
+}
+
+// encodeProblem writes p as the response.
+func (s *server) encodeProblem(w http.ResponseWriter, p problem) {
 	p = bounded(p)
 	b, err := encodeJSON(p)
 	if err != nil {
@@ -316,10 +329,22 @@ func (s *server) writeProblem(w http.ResponseWriter, p problem) {
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.writeProblem(w, problem{
+	s.writeProblem(w, r, problem{
 		Type: typeNotFound, Title: "Not found", Status: http.StatusNotFound,
 		Detail: fmt.Sprintf("There is no %s; see /openapi.yaml for the routes tipgate serves.", strconv.Quote(truncate(r.URL.Path, 200))),
 	})
+}
+
+// sentence ends s with exactly one full stop: details are put together
+// from parts (TIP's reasons, the indicator parser's) that may end in one
+// already, and "…." or ".." reads as a slip. A question or exclamation mark,
+// or an ellipsis, is left as it is.
+func sentence(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), ".")
+	if s == "" || strings.HasSuffix(s, "…") || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "!") {
+		return s
+	}
+	return s + "."
 }
 
 // truncate bounds how much of a caller's input is echoed back: at most n

@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/reqlog"
 )
 
 // Service is the lookup service as the HTTP layer uses it.
@@ -100,8 +103,16 @@ type Options struct {
 	// Gatherer is served at /metrics. Nil uses Registerer when it is also a
 	// Gatherer (as *prometheus.Registry is).
 	Gatherer prometheus.Gatherer
-	// Logger receives the access log and error causes. Required.
+	// Logger receives the access log, the audit lines of refreshes and
+	// purges, and error causes. Required.
 	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed for the client address of the access and audit lines.
+	TrustedProxies []netip.Prefix
+	// Abort, when it ends, answers every request still running with a 503
+	// shutting-down problem and cancels its context: the app ends it at
+	// the shutdown's drain deadline. Nil never aborts.
+	Abort context.Context
 	// RequestTimeout is each request's deadline; zero means
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -217,7 +228,9 @@ func (s *server) routes() http.Handler {
 	// 500 it becomes; the deadline applies to the handlers only. Bodies are
 	// bounded per route: a batch's may be larger than a lookup's, and the
 	// KUMA facade bounds its own.
-	r.Use(s.requestID, s.instrument, s.recoverer, s.deadline)
+	// GetHead answers HEAD wherever GET is routed (net/http drops the
+	// body); drain answers what is still running at the shutdown deadline.
+	r.Use(middleware.GetHead, s.requestID, s.instrument, s.recoverer, s.drain, s.deadline)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 	body := s.limitBody(s.opts.MaxBodyBytes)
@@ -236,12 +249,12 @@ func (s *server) routes() http.Handler {
 	r.With(s.require(apikey.Lookup)).Get("/v1/lookup", s.lookupGET)
 	r.With(body, s.require(apikey.Lookup)).Post("/v1/lookup", s.lookupPOST)
 	r.With(s.limitBody(max(MaxBatchBodyBytes, s.opts.MaxBodyBytes)), s.require(apikey.Lookup)).Post("/v1/lookup/batch", s.lookupBatch)
-	r.With(body, s.require(apikey.Refresh)).Post("/v1/refresh", s.refresh)
+	r.With(s.audited("refresh"), body, s.require(apikey.Refresh)).Post("/v1/refresh", s.refresh)
 	r.With(s.require(apikey.Lookup)).Get("/v1/functions/{name}", s.function)
 	r.With(s.require(apikey.Lookup)).Get("/v1/sections", s.listSections)
 	r.With(s.require(apikey.Lookup)).Get("/v1/me", s.me)
 	r.With(s.require(apikey.Admin)).Get("/v1/status", s.status)
-	r.With(s.require(apikey.Admin)).Delete("/v1/cache", s.purge)
+	r.With(s.audited("purge"), s.require(apikey.Admin)).Delete("/v1/cache", s.purge)
 	if s.opts.KUMA != nil {
 		r.Handle("/api/*", s.opts.KUMA)
 	}
@@ -318,7 +331,7 @@ func sectionsBody(svc Service) ([]byte, error) {
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Status == nil {
-		s.writeError(w, r, errNotImplemented("the status report is not available in this build"))
+		s.writeError(w, r, errNotImplemented("The status report is not available in this build."))
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, s.opts.Status(r.Context()))
@@ -335,12 +348,12 @@ func (s *server) purge(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The audit line (written with the access line) names it.
+	reqlog.FromContext(r.Context()).SetIndicator(string(req.Indicator.Type), req.Indicator.Value)
 	if err := s.opts.Service.Forget(r.Context(), req.Indicator); err != nil {
 		s.writeError(w, r, fmt.Errorf("forget %s: %w", req.Indicator, err))
 		return
 	}
-	// An admin action: logged whatever the access log's level.
-	s.logger(r).Info("cache purged", "indicator", req.Indicator.String(), "key", infoFrom(r.Context()).keyName)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -53,6 +53,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/lookup"
+	"github.com/tipgate/tipgate/internal/reqlog"
 )
 
 // Looker is the lookup service as this package uses it (lookup.Service
@@ -256,7 +257,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeProblem(w, problem{Type: "invalid-request", Title: "Invalid request", Status: http.StatusBadRequest,
-			Detail: "The request is invalid: " + err.Error() + "."})
+			Detail: "The request is invalid: " + strings.TrimRight(err.Error(), ".") + "."})
 		return
 	}
 	h.answer(ctx, w, r, objects)
@@ -278,6 +279,10 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (context.
 	// constant time) and must carry the name given, so the answer's timing
 	// says nothing about which names exist.
 	key, ok := h.keys.Authenticate(pass)
+	if ok && key.Name == user {
+		// The name, never the key, goes to the access line.
+		reqlog.FromContext(r.Context()).Key = key.Name
+	}
 	if !ok || key.Name != user {
 		unauthorized(w, "The Basic credentials are not recognised; the user must be an API key's name and the password that key.")
 		return nil, false
@@ -359,6 +364,7 @@ func contentTypeProblem(ct string) string {
 func (h *handler) answer(ctx context.Context, w http.ResponseWriter, r *http.Request, objects []string) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
+	reqlog.FromContext(r.Context()).Indicators = len(objects)
 	b := h.plan(objects)
 	out := h.run(ctx, b)
 

@@ -1,4 +1,4 @@
-package app
+package main
 
 import (
 	"context"
@@ -13,19 +13,22 @@ import (
 	"time"
 
 	"github.com/tipgate/tipgate/internal/apikey"
+	"github.com/tipgate/tipgate/internal/app"
 	"github.com/tipgate/tipgate/internal/config"
 	"github.com/tipgate/tipgate/internal/tipsim"
 )
 
-// DemoAddr is where `tipgate demo` listens unless TIPGATE_ADDR says
+// demoAddr is where `tipgate demo` listens unless TIPGATE_ADDR says
 // otherwise: loopback only, because the demo key is printed on the terminal.
-const DemoAddr = "127.0.0.1:8080"
+const demoAddr = "127.0.0.1:8080"
 
-// RunDemo starts the TIP simulator in-process with freshly generated
+// runDemo starts the TIP simulator in-process with freshly generated
 // credentials, and tipgate against it on the embedded defaults (in-memory
 // store unless TIPGATE_REDIS_URL is set), then prints an API key and curl
-// lines that work as printed. It runs until ctx ends.
-func RunDemo(ctx context.Context, out io.Writer, getenv func(string) string, logger *slog.Logger) error {
+// lines that work as printed. It runs until ctx ends. It lives here, where
+// the binary is wired, so that the gateway's own packages do not carry the
+// simulator.
+func runDemo(ctx context.Context, out io.Writer, getenv func(string) string, logger *slog.Logger) error {
 	dir, err := os.MkdirTemp("", "tipgate-demo-")
 	if err != nil {
 		return err
@@ -60,7 +63,7 @@ func RunDemo(ctx context.Context, out io.Writer, getenv func(string) string, log
 	}
 
 	demoEnv := map[string]string{
-		"TIPGATE_ADDR":             DemoAddr,
+		"TIPGATE_ADDR":             demoAddr,
 		"TIPGATE_TIP_URL":          simSrv.URL(),
 		"TIPGATE_TIP_CA_FILE":      files.CA,
 		"TIPGATE_TIP_PFX_FILE":     files.ClientPFX,
@@ -84,7 +87,7 @@ func RunDemo(ctx context.Context, out io.Writer, getenv func(string) string, log
 	if err != nil {
 		return err
 	}
-	a, err := New(cfg, logger)
+	a, err := app.New(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -93,8 +96,8 @@ func RunDemo(ctx context.Context, out io.Writer, getenv func(string) string, log
 		return err
 	}
 	store := "in memory (set TIPGATE_REDIS_URL to use Redis)"
-	if a.store.Name() != "memory" {
-		store = a.store.Name() + " (TIPGATE_REDIS_URL)"
+	if a.StoreName() != "memory" {
+		store = a.StoreName() + " (TIPGATE_REDIS_URL)"
 	}
 	printDemo(out, "http://"+dialable(a.Addr()), key, simSrv.URL(), store)
 	return a.Serve(ctx)

@@ -1,4 +1,4 @@
-package app
+package main
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func TestDemoCurlLinesWorkAsPrinted(t *testing.T) {
 	done := make(chan error, 1)
 	env := map[string]string{"TIPGATE_ADDR": "127.0.0.1:0"}
 	go func() {
-		done <- RunDemo(ctx, out, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- runDemo(ctx, out, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	defer func() {
 		cancel()
