@@ -235,13 +235,13 @@ func (f *Fixture) BadCases(t testing.TB) []Case {
 		{"trusted proxies only commas", nil, c{"TIPGATE_TRUSTED_PROXIES": ","}, "TIPGATE_TRUSTED_PROXIES", ""},
 		{"keys unset", nil, c{"TIPGATE_API_KEYS_FILE": ""}, "TIPGATE_API_KEYS_FILE", ""},
 		{"keys missing", nil, c{"TIPGATE_API_KEYS_FILE": missing}, "TIPGATE_API_KEYS_FILE", ""},
-		{"keys empty", nil, c{"TIPGATE_API_KEYS_FILE": empty}, "TIPGATE_API_KEYS_FILE", ""},
 		{"auth unknown", nil, c{"TIPGATE_AUTH": "maybe"}, "TIPGATE_AUTH", ""},
 		{"log level", nil, c{"TIPGATE_LOG_LEVEL": "verbose"}, "TIPGATE_LOG_LEVEL", ""},
 		{"shutdown zero", nil, c{"TIPGATE_SHUTDOWN_TIMEOUT": "0s"}, "TIPGATE_SHUTDOWN_TIMEOUT", ""},
 		{"request timeout words", nil, c{"TIPGATE_REQUEST_TIMEOUT": "x"}, "TIPGATE_REQUEST_TIMEOUT", ""},
 
 		// Read fine as variables; refused by what is built from them.
+		{"keys empty", nil, c{"TIPGATE_API_KEYS_FILE": empty}, "TIPGATE_API_KEYS_FILE", "apikey"},
 		{"keys file not JSON", nil, c{"TIPGATE_API_KEYS_FILE": keys("keys-broken.json", `{"keys": [`)}, "TIPGATE_API_KEYS_FILE", "apikey"},
 		{"keys file without keys", nil, c{"TIPGATE_API_KEYS_FILE": keys("keys-none.json", `{"keys": []}`)}, "TIPGATE_API_KEYS_FILE", "apikey"},
 		{"keys file misspelled role", nil, c{"TIPGATE_API_KEYS_FILE": keys("keys-role.json",
