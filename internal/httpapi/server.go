@@ -2,7 +2,9 @@
 // (v1)", machine-readable in api/openapi.yaml): the routes, reading callers'
 // queries and bodies, authenticating API keys and checking roles, writing
 // lookup responses and RFC 9457 problems, and the per-request middleware
-// (request id, access log, metrics, panic recovery, deadline, body limit).
+// (request id, HEAD for GET routes, the access line and the audit line of
+// refreshes and purges through internal/reqlog, metrics, panic recovery,
+// the 503 at a shutdown's drain deadline, deadline, body limit).
 // What a lookup means belongs to the Service it is given; the flat KL* form
 // and the SIEM plugin's functions are given as Options.Flatten and
 // Options.Functions, and the KUMA facade, mounted under /api/, as
