@@ -526,10 +526,19 @@ func TestConsole(t *testing.T) {
 	})
 
 	t.Run("stale answer", func(t *testing.T) {
-		// Grey answers are fresh for 1 ms in this gateway: cached now,
-		// stale when the console opens them.
+		// Grey answers are fresh for 1 s in this gateway: cached now,
+		// stale a second later, when the console opens them.
 		if status, _ := g.api("POST", "/v1/lookup", g.keys["soar"], `{"indicator":"`+stale+`"}`); status != 200 {
 			t.Fatalf("priming %s: status %d", stale, status)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			_, body := g.api("GET", "/v1/lookup?cache_only=true&indicator="+stale, g.keys["soar"], "")
+			if body["cache"] == "stale" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never went stale: %v", stale, body)
+			}
 		}
 		b.open(t, "/ui/?indicator="+stale)
 		b.waitAnswer(t, stale, "stale")

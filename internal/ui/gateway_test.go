@@ -91,9 +91,10 @@ func startGateway(t testing.TB) *gateway {
 		"TIPGATE_TIP_TIMEOUT":      "5s",
 		"TIPGATE_API_KEYS_FILE":    keysFile,
 		"TIPGATE_SHUTDOWN_TIMEOUT": "5s",
-		// Grey answers go stale at once, so the console's stale state
-		// needs no waiting: every other zone stays fresh for a day.
-		"TIPGATE_CACHE_TTL_GREY": "1ms",
+		// Grey answers go stale after a second (the shortest freshness
+		// tipgate accepts), so the console's stale state needs little
+		// waiting: every other zone stays fresh for a day.
+		"TIPGATE_CACHE_TTL_GREY": "1s",
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, os.ReadFile)
 	if err != nil {
