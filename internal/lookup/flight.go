@@ -159,6 +159,18 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 		if s.locks == nil {
 			return s.ask(ctx, q, limit, nil)
 		}
+		// A fetch of the most records for this question is running: its
+		// answer covers any limit, and a fetch of ours beside it would be
+		// paid for twice (and the list it stores would be left to it).
+		if held, err := s.locks.Held(ctx, key+maxLockSuffix); err == nil && held {
+			if err := s.wait(ctx, key+maxLockSuffix); err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				return s.ask(ctx, q, limit, nil)
+			}
+			continue
+		}
 		lock, lockLimit := key, limit
 		release, holder, err := s.locks.Acquire(ctx, lock, lockLimit)
 		// holder 0 means the lock vanished between our take and our read
@@ -183,13 +195,26 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 			}
 			return s.ask(ctx, q, lockLimit, release)
 		}
-		s.metrics.lockWaits.Inc()
-		if err := s.locks.Wait(ctx, lock); err != nil {
+		if err := s.wait(ctx, lock); err != nil {
 			if ctx.Err() != nil {
-				return nil, callerGaveUp(ctx)
+				return nil, err
 			}
-			s.log.DebugContext(ctx, "waiting for another replica's fetch failed; asking TIP", "err", err)
 			return s.ask(ctx, q, limit, nil)
 		}
 	}
+}
+
+// wait waits for another fetch's lock to be released; an error other than
+// the caller's own end means the wait cannot be relied on, and the caller
+// asks TIP itself.
+func (s *Service) wait(ctx context.Context, lock string) error {
+	s.metrics.lockWaits.Inc()
+	if err := s.locks.Wait(ctx, lock); err != nil {
+		if ctx.Err() != nil {
+			return callerGaveUp(ctx)
+		}
+		s.log.DebugContext(ctx, "waiting for another replica's fetch failed; asking TIP", "err", err)
+		return err
+	}
+	return nil
 }

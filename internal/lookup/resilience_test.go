@@ -908,9 +908,10 @@ func TestSmallerAnswerDoesNotShrinkTheCache(t *testing.T) {
 				if _, err := small.svc.Lookup(context.Background(), domainReq(sections, 5, CacheOnly)); !errors.Is(err, ErrNotCached) {
 					t.Fatalf("cache-only at 5 while the max fetch runs: err = %v, want not cached (the small list left to it)", err)
 				}
-				// The max fetch stores its answer, then releases.
-				big.lookup(t, Request{Indicator: domainReq(nil, 0, Normal).Indicator, Sections: sections, Limit: MaxLimit, Mode: Refresh})
+				// The max fetch ends (a real one stores its answer first;
+				// here the other replica's answer is stored right after).
 				release()
+				big.lookup(t, Request{Indicator: domainReq(nil, 0, Normal).Indicator, Sections: sections, Limit: MaxLimit, Mode: Refresh})
 			}
 			calls := len(big.tip.Calls())
 			res := big.lookup(t, domainReq(sections, 30, Normal))
@@ -948,5 +949,28 @@ func TestLooksAgainAfterTakingTheLock(t *testing.T) {
 	res := b.lookup(t, req)
 	if res.Cache != CacheHit || len(b.tip.Calls()) != 0 || len(a.tip.Calls()) != 1 {
 		t.Fatalf("B = %s with %d TIP calls (A %d); want a hit from A's answer and no TIP call of its own", res.Cache, len(b.tip.Calls()), len(a.tip.Calls()))
+	}
+}
+
+// While another replica fetches the most records for a question, a lookup
+// of that question waits for it rather than taking the free base lock: two
+// fetches side by side would pay twice, and the smaller one would leave its
+// list to the larger.
+func TestWaitsForARunningFetchOfTheMostRecords(t *testing.T) {
+	locks := newLockTable()
+	fx := newFixtureOn(t, &mapStore{clock: fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)), m: map[string]stored{}}, withLocks(locks))
+	req := domainReq([]string{"DomainDnsResolutions"}, 10, Normal)
+	release, _, err := locks.Acquire(context.Background(), fx.svc.lockKey(question{ind: req.Indicator, sections: req.Sections})+maxLockSuffix, MaxLimit)
+	if err != nil || release == nil {
+		t.Fatalf("take the max lock: %v", err)
+	}
+	got := fx.start(context.Background(), req)
+	waitFor(t, "the lookup to wait on the max lock", func() bool { return locks.waitCount() == 1 })
+	if n := len(fx.tip.Calls()); n != 0 {
+		t.Fatalf("%d TIP calls while the max fetch runs, want 0", n)
+	}
+	release() // it ended without storing: the waiter fetches for itself
+	if o := await(t, got); o.err != nil || o.res.Cache != CacheMiss || len(fx.tip.Calls()) != 1 {
+		t.Fatalf("after the max fetch ended = %+v, %v with %d TIP calls; want a miss of its own", o.res, o.err, len(fx.tip.Calls()))
 	}
 }
