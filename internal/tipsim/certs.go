@@ -33,6 +33,8 @@ type Credentials struct {
 	Username    string
 	Password    string
 	Token       string
+	// caKey signs renewed client certificates (IssueClient).
+	caKey *ecdsa.PrivateKey
 }
 
 // NewCredentials generates a fresh set of credentials valid for validFor.
@@ -116,6 +118,7 @@ func NewCredentials(validFor time.Duration) (*Credentials, error) {
 		Username:    username,
 		Password:    randomHex(16),
 		Token:       randomHex(24),
+		caKey:       caKey,
 	}, nil
 }
 
