@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode"
 )
 
@@ -83,11 +84,35 @@ func FromContext(ctx context.Context) (Key, bool) {
 	return k.clone(), true
 }
 
-// Keyring holds the keys of one keys file. It is immutable once loaded and
-// safe for concurrent use.
+// Keyring holds the keys of one keys file. It is safe for concurrent use.
+// Its keys change only as a whole, by Replace, when the keys file is
+// reloaded: the handlers that hold the Keyring keep it, and each call sees
+// either the old keys or the new ones, never a mixture.
 type Keyring struct {
+	set atomic.Pointer[keySet]
+}
+
+// keySet is one loaded keys file; it never changes.
+type keySet struct {
 	keys   []entry // in file order
 	byName map[string]int
+}
+
+// load returns the keys now; nil for a nil Keyring.
+func (kr *Keyring) load() *keySet {
+	if kr == nil {
+		return nil
+	}
+	return kr.set.Load()
+}
+
+// Replace makes kr hold next's keys, atomically. Requests being
+// authenticated finish with the keys they started with; every later one
+// uses next's. Replacing with nil keeps kr as it is.
+func (kr *Keyring) Replace(next *Keyring) {
+	if s := next.load(); s != nil && kr != nil {
+		kr.set.Store(s)
+	}
 }
 
 type entry struct {
@@ -144,7 +169,7 @@ func Load(data []byte) (*Keyring, error) {
 		return nil, errors.New(`the API keys file has no keys; add at least one to "keys"`)
 	}
 
-	kr := &Keyring{byName: make(map[string]int, len(f.Keys))}
+	ks := &keySet{byName: make(map[string]int, len(f.Keys))}
 	var problems []string
 	// Both are filled whatever else is wrong with a key, so a duplicate is
 	// reported even when its first use had another problem.
@@ -227,12 +252,14 @@ func Load(data []byte) (*Keyring, error) {
 		if !ok {
 			continue
 		}
-		kr.byName[fk.Name] = len(kr.keys)
-		kr.keys = append(kr.keys, entry{key: Key{Name: fk.Name, Roles: roles, TIPDailyBudget: budget}, digest: digest})
+		ks.byName[fk.Name] = len(ks.keys)
+		ks.keys = append(ks.keys, entry{key: Key{Name: fk.Name, Roles: roles, TIPDailyBudget: budget}, digest: digest})
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("the API keys file has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
+	kr := &Keyring{}
+	kr.set.Store(ks)
 	return kr, nil
 }
 
@@ -282,41 +309,44 @@ func validName(name string) bool {
 // is compared in constant time, with no early exit, so the time taken says
 // nothing about which key (if any) came close.
 func (kr *Keyring) Authenticate(key string) (Key, bool) {
-	if kr == nil || key == "" {
+	ks := kr.load()
+	if ks == nil || key == "" {
 		return Key{}, false
 	}
 	digest := sha256.Sum256([]byte(key))
 	found := -1
-	for i := range kr.keys {
-		if subtle.ConstantTimeCompare(kr.keys[i].digest[:], digest[:]) == 1 {
+	for i := range ks.keys {
+		if subtle.ConstantTimeCompare(ks.keys[i].digest[:], digest[:]) == 1 {
 			found = i
 		}
 	}
 	if found < 0 {
 		return Key{}, false
 	}
-	return kr.keys[found].key.clone(), true
+	return ks.keys[found].key.clone(), true
 }
 
 // ByName returns the key called name, for protocols (HTTP Basic) where the
 // caller names its key; the caller must still Authenticate the secret.
 func (kr *Keyring) ByName(name string) (Key, bool) {
-	if kr == nil {
+	ks := kr.load()
+	if ks == nil {
 		return Key{}, false
 	}
-	i, ok := kr.byName[name]
+	i, ok := ks.byName[name]
 	if !ok {
 		return Key{}, false
 	}
-	return kr.keys[i].key.clone(), true
+	return ks.keys[i].key.clone(), true
 }
 
 // Len returns how many keys the keyring holds.
 func (kr *Keyring) Len() int {
-	if kr == nil {
+	ks := kr.load()
+	if ks == nil {
 		return 0
 	}
-	return len(kr.keys)
+	return len(ks.keys)
 }
 
 // Hash returns the hex SHA-256 of key, the form the keys file stores.
@@ -338,11 +368,12 @@ func Generate() (string, error) {
 // Names returns the keys' names in file order, for reports that list every
 // key (per-key budgets in /v1/status), including keys not used yet.
 func (kr *Keyring) Names() []string {
-	if kr == nil {
+	ks := kr.load()
+	if ks == nil {
 		return nil
 	}
-	names := make([]string, len(kr.keys))
-	for i, e := range kr.keys {
+	names := make([]string, len(ks.keys))
+	for i, e := range ks.keys {
 		names[i] = e.key.Name
 	}
 	return names

@@ -222,7 +222,7 @@ func FuzzLoad(f *testing.F) {
 		if kr.Len() == 0 {
 			t.Fatal("Load accepted a file with no keys")
 		}
-		for _, k := range kr.keys {
+		for _, k := range kr.load().keys {
 			if k.key.Name == "" || len(k.key.Roles) == 0 || k.key.TIPDailyBudget < 0 {
 				t.Fatalf("Load accepted key %+v", k.key)
 			}

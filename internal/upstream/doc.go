@@ -26,6 +26,9 @@
 //   - Observe records what TIP answered: metrics, health and the quota TIP
 //     last reported. Innermost, so it sees every real exchange and nothing
 //     that tipgate refused.
+//   - Swap, between Observe and the client, holds the *tip.Client so that
+//     reloaded credentials replace it without rebuilding the chain; the
+//     metrics, health, quota and budgets carry on across the swap.
 //
 // Errors keep tip's vocabulary: a *tip.Error, with Refused set when a layer
 // declined to ask TIP, or the caller's own cancellation wrapping
