@@ -25,6 +25,8 @@ commands:
   demo           run the gateway against a built-in TIP simulator with generated credentials
   check-config   validate the TIPGATE_* configuration as serve does (keys file and
                  TIP client included, nothing started) and exit
+  check-tip      ask TIP about the EICAR test file as serve would, report URL, certificates,
+                 credentials, licence and quota in plain words; exit 0 when TIP accepted
   gen-key        print a new API key and the line for TIPGATE_API_KEYS_FILE
   hash-key KEY   print the sha256 of KEY for TIPGATE_API_KEYS_FILE
   version        print the version
@@ -60,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tipgate %s: unexpected argument %q; it is configured by TIPGATE_* variables\n\n%s", cmd, args[1], usage)
 			return 2
 		}
+	case "check-tip":
+		return checkTIP(ctx, stdout, stderr)
 	case "gen-key":
 		key, err := apikey.Generate()
 		if err != nil {
@@ -123,6 +127,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		reportRefusal(stderr, err)
 		return 1
 	}
+	// SIGHUP, or a changed credentials or keys file, reloads them.
+	a.WatchSource(config.Source{Getenv: os.Getenv, ReadFile: os.ReadFile})
+	reloadOnSIGHUP(ctx, a)
 	// A drain cut short at TIPGATE_SHUTDOWN_TIMEOUT answers what is left
 	// with 503 and is still a clean stop.
 	if err := a.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {

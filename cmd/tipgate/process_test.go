@@ -73,6 +73,8 @@ func TestProcessServesAndDrainsOnSIGTERM(t *testing.T) {
 		"TIPGATE_TIP_PASSWORD_FILE=" + pwFile, // the container-secret form
 		"TIPGATE_API_KEYS_FILE=" + keysFile,
 		"TIPGATE_SHUTDOWN_TIMEOUT=10s",
+		// The test counts TIP requests: no start-up probe may add one.
+		"TIPGATE_TIP_PROBE=false",
 	}
 	// Read while the process writes to it, when a check fails early.
 	var stderr logbuf.Buffer

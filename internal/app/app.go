@@ -69,6 +69,8 @@ type App struct {
 	registry *prometheus.Registry
 	store    store
 	guard    *cache.Guard // nil on the memory store
+	// client is the TIP client built at start; a reload may replace it,
+	// so everything after New asks tipClient().
 	client   *tip.Client
 	upstream *upstreamPath
 	lookup   *lookup.Service
@@ -78,6 +80,7 @@ type App struct {
 	// request still running with a 503 shutting-down problem.
 	abortCtx context.Context
 	abort    context.CancelFunc
+	rt       runtime // probe, reloads, certificate lifecycle (reload.go)
 
 	stopOnce sync.Once
 	stopErr  error
@@ -187,6 +190,9 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 	}
 
 	if a.upstream, err = buildUpstream(cfg, a.client, counter, keys.Names(), a.registry, logger); err != nil {
+		return nil, err
+	}
+	if err = a.initRuntime(keys); err != nil {
 		return nil, err
 	}
 
@@ -364,6 +370,7 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	a.logStart()
+	a.startBackground()
 	errc := make(chan error, 1)
 	go func() { errc <- a.server.Serve(a.listener) }()
 	select {
@@ -443,12 +450,10 @@ func (a *App) runCleanups() error {
 }
 
 func (a *App) logStart() {
-	attrs := []any{"addr", a.Addr(), "version", Version, "store", a.store.Name(), "tip_url", a.client.BaseURL(), "auth", a.cfg.Auth}
-	if c := a.client.Certificate(); c != nil {
+	attrs := []any{"addr", a.Addr(), "version", Version, "store", a.store.Name(), "tip_url", a.tipClient().BaseURL(), "auth", a.cfg.Auth}
+	if c := a.tipClient().Certificate(); c != nil {
+		// The expiry warning is checkCertificateExpiry's (certs.go).
 		attrs = append(attrs, "client_certificate", c.Subject.String(), "client_certificate_expires", c.NotAfter.UTC().Format(time.RFC3339))
-		if left := time.Until(c.NotAfter); left < 30*24*time.Hour {
-			a.log.Warn("the TIP client certificate expires soon; ask your Kaspersky TAM for a new PFX", "expires", c.NotAfter.UTC().Format(time.RFC3339))
-		}
 	}
 	a.log.Info("tipgate listening", attrs...)
 }

@@ -47,6 +47,8 @@ type gateway struct {
 	// contract checks every response the tests receive against
 	// api/openapi.yaml.
 	contract *apitest.Contract
+	// env is the gateway's environment (read again on reload).
+	env map[string]string
 }
 
 // startGateway runs tipgate with the named store ("memory" or "redis").
@@ -56,8 +58,10 @@ func startGateway(t testing.TB, store string, env map[string]string) *gateway {
 }
 
 // startGatewayWith also sets how long the generated certificates are valid
-// (negative: already expired) and lets the test adjust the simulator.
-func startGatewayWith(t testing.TB, store string, env map[string]string, validFor time.Duration, simOpts func(*tipsim.Options)) *gateway {
+// (negative: already expired), lets the test adjust the simulator, and
+// lets it act between New and Serve (inject faults before the start-up
+// probe, shorten the background tasks' intervals).
+func startGatewayWith(t testing.TB, store string, env map[string]string, validFor time.Duration, simOpts func(*tipsim.Options), beforeServe ...func(*gateway)) *gateway {
 	t.Helper()
 	creds, err := tipsim.NewCredentials(validFor)
 	if err != nil {
@@ -108,6 +112,9 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 		"TIPGATE_TIP_TIMEOUT":      "5s",
 		"TIPGATE_API_KEYS_FILE":    keysFile,
 		"TIPGATE_SHUTDOWN_TIMEOUT": "5s",
+		// Most tests count TIP requests: no start-up probe may add one.
+		// The probe's tests turn it on.
+		"TIPGATE_TIP_PROBE": "false",
 	}
 	if store == "redis" {
 		g.redis = redistest.New(t)
@@ -116,13 +123,23 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 	for k, v := range env {
 		vars[k] = v
 	}
-	// A placeholder the caller may use for the generated token.
+	// Placeholders the caller may use for the generated token, and for a
+	// file holding the PFX password (as a mounted secret).
 	for k, v := range vars {
-		if v == "$TOKEN" {
+		switch v {
+		case "$TOKEN":
 			vars[k] = creds.Token
+		case "$PFXPW":
+			path := filepath.Join(dir, "pfx-password")
+			if err := os.WriteFile(path, []byte(creds.PFXPassword+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			vars[k] = path
 		}
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] }, os.ReadFile)
+	g.env = vars
+	src := config.Source{Getenv: func(k string) string { return vars[k] }, ReadFile: os.ReadFile}
+	cfg, err := src.Load()
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -131,10 +148,14 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.WatchSource(src)
+	g.app = a
+	for _, f := range beforeServe {
+		f(g)
+	}
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g.app = a
 	g.base = "http://" + a.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

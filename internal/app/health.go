@@ -29,8 +29,13 @@ type readiness struct {
 func (a *App) ready(ctx context.Context) (bool, any) {
 	r := readiness{Status: "ready", Checks: map[string]dependency{}}
 	tipDep := dependency{Status: "ok"}
-	if c := a.client.Certificate(); c != nil && time.Now().After(c.NotAfter) {
+	if c := a.tipClient().Certificate(); c != nil && time.Now().After(c.NotAfter) {
 		tipDep = dependency{Status: "down", Detail: "the TIP client certificate expired on " + c.NotAfter.UTC().Format(time.RFC3339)}
+		r.Status = "not_ready"
+	} else if !a.rt.probe.ready() {
+		// Until TIP accepts a probe, one that proved a misconfiguration
+		// stops a bad rollout here (probe.go).
+		tipDep = dependency{Status: "down", Detail: a.rt.probe.readinessDetail()}
 		r.Status = "not_ready"
 	}
 	r.Checks["tip"] = tipDep
@@ -70,6 +75,8 @@ type tipStatus struct {
 	// InFlight is how many TIP requests this process has in flight now.
 	InFlight int          `json:"in_flight"`
 	Budget   budgetStatus `json:"budget"`
+	// Probe is the start-up probe of TIP (probe.go).
+	Probe probeStatus `json:"probe"`
 }
 
 // budgetStatus is today's (UTC) count of TIP requests against the daily
@@ -107,9 +114,9 @@ type quotaStatus struct {
 // status answers GET /v1/status for operators.
 func (a *App) status(ctx context.Context) any {
 	s := statusReport{Version: Version, Store: a.probeStore(ctx)}
-	s.TIP.URL = a.client.BaseURL()
+	s.TIP.URL = a.tipClient().BaseURL()
 	s.TIP.Auth = "token"
-	if c := a.client.Certificate(); c != nil {
+	if c := a.tipClient().Certificate(); c != nil {
 		s.TIP.Auth = "certificate"
 		s.TIP.Certificate = &certStatus{
 			Subject:  c.Subject.String(),
@@ -124,6 +131,7 @@ func (a *App) status(ctx context.Context) any {
 	}
 	s.TIP.Breaker = a.upstream.breaker.State()
 	s.TIP.InFlight = a.upstream.limit.InFlight()
+	s.TIP.Probe = a.rt.probe.status()
 	c, err := a.upstream.budget.Counts(ctx)
 	s.TIP.Budget = budgetStatus{Day: c.Day, Requests: c.Total, Limit: c.Budget, Keys: c.Keys}
 	if s.TIP.Budget.Keys == nil {

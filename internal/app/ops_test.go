@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -55,7 +55,7 @@ func TestNewOpensNothingAndStopLeavesNothing(t *testing.T) {
 	}
 	logger := slog.New(slog.DiscardHandler)
 
-	baseline := runtime.NumGoroutine()
+	baseline := goruntime.NumGoroutine()
 	for range 3 {
 		a, err := New(cfg, logger)
 		if err != nil {
@@ -68,10 +68,10 @@ func TestNewOpensNothingAndStopLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseline; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); goruntime.NumGoroutine() > baseline; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines after Stop, %d before New:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines after Stop, %d before New:\n%s", goruntime.NumGoroutine(), baseline, buf[:goruntime.Stack(buf, true)])
 		}
 	}
 	if n := accepted.Load(); n != 0 {

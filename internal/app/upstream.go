@@ -25,7 +25,12 @@ const (
 // upstreamPath is the chain of layers between the lookup policy and TIP,
 // and the handles that status reports read.
 type upstreamPath struct {
-	head    upstream.Fetcher
+	head upstream.Fetcher
+	// probe is where the start-up probe enters: below the breaker and
+	// retry (see prober).
+	probe upstream.Fetcher
+	// swap holds the TIP client, which a reload replaces.
+	swap    *upstream.Swap[*tip.Client]
 	observe *upstream.Observe
 	breaker *upstream.Breaker
 	limit   *upstream.Limit
@@ -35,20 +40,21 @@ type upstreamPath struct {
 // buildUpstream wraps the TIP client, innermost first, in the order of
 // internal/upstream's package doc:
 //
-//	breaker -> retry -> pace -> limit -> budget -> observe -> *tip.Client
+//	breaker -> retry -> pace -> limit -> budget -> observe -> swap -> *tip.Client
 //
 // The breaker judges a whole fetch after its retries and, once open, costs
 // nothing; retries and TIP's Retry-After are waited out outside the
 // concurrency slots; the budget counts only requests about to be sent,
 // each retry included; observe sees every real exchange with TIP and
-// nothing tipgate refused.
+// nothing tipgate refused; swap lets a reload replace the client.
 func buildUpstream(cfg *config.Config, client *tip.Client, counter upstream.DayCounter, keyNames []string, reg prometheus.Registerer, logger *slog.Logger) (*upstreamPath, error) {
 	log := logger.With("component", "tip")
 	var (
 		p   upstreamPath
 		err error
 	)
-	if p.observe, err = upstream.NewObserve(client, reg, log, upstream.ObserveOptions{}); err != nil {
+	p.swap = upstream.NewSwap(client)
+	if p.observe, err = upstream.NewObserve(p.swap, reg, log, upstream.ObserveOptions{}); err != nil {
 		return nil, err
 	}
 	if p.budget, err = upstream.NewBudget(p.observe, counter, reg, log, upstream.BudgetOptions{
@@ -65,6 +71,7 @@ func buildUpstream(cfg *config.Config, client *tip.Client, counter upstream.DayC
 	if err != nil {
 		return nil, err
 	}
+	p.probe = pace
 	retry, err := upstream.NewRetry(pace, reg, log, upstream.RetryOptions{Attempts: tipAttempts, Base: tipBackoff, Cap: tipBackoffCap})
 	if err != nil {
 		return nil, err
