@@ -184,11 +184,10 @@ func TestAlertRules(t *testing.T) {
 			})
 		}
 	}
-	// The alerts the issue asks for; the certificate's is missing until
-	// tipgate exports the certificate's expiry.
+	// The alerts the issue asks for.
 	for _, want := range []string{
 		"TipgateTIPErrors", "TipgateTIPBreakerOpen", "TipgateDailyBudgetSpent", "TipgateTIPQuotaNearEnd",
-		"TipgateStoreDown", "TipgateHitRatioCollapse", "TipgateNotReady",
+		"TipgateStoreDown", "TipgateHitRatioCollapse", "TipgateNotReady", "TipgateTIPCertificateExpiring",
 	} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)
