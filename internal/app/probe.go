@@ -18,6 +18,7 @@ const (
 	probePending       probeState = "pending"  // no answer yet
 	probeOK            probeState = "ok"
 	probeMisconfigured probeState = "misconfigured"
+	probeRefused       probeState = "refused" // TIP knew the credentials but refused (403)
 	probeUnreachable   probeState = "unreachable"
 )
 
@@ -96,16 +97,18 @@ func (p *prober) enabled() bool {
 }
 
 // ready reports whether the probe lets the gateway be ready: until TIP has
-// accepted one, a pending probe or one that proved a misconfiguration
-// holds readiness back (so a bad rollout stops there); a TIP that does not
-// answer does not (a TIP outage must not become a tipgate outage, and the
-// cache still answers). Once TIP has accepted a probe, nothing here changes
-// readiness: a 401 later answers callers as DESIGN says, and cached data is
-// still served.
+// accepted one, a probe that proved a misconfiguration holds readiness back
+// (so a bad rollout stops there). Nothing else does: a probe still under
+// way proves nothing (and a slow TIP must not hold a replica back for its
+// whole timeout), a TIP that does not answer must not become a tipgate
+// outage, and a 403 (no API access, or the day's quota spent) passes at
+// midnight while the cache still answers. Once TIP has accepted a probe,
+// nothing here changes readiness: a 401 later answers callers as DESIGN
+// says, and cached data is still served.
 func (p *prober) ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.everOK || p.state == probeDisabled || p.state == probeUnreachable
+	return p.everOK || p.state != probeMisconfigured
 }
 
 // again asks for a probe now, e.g. after new credentials were loaded.
@@ -168,6 +171,11 @@ func (p *prober) record(r tip.ProbeReport) time.Duration {
 	case tip.ProbeMisconfigured:
 		p.state = probeMisconfigured
 		wait = p.backoff(r.Verdict, p.opts.Misconfigured, max(p.opts.MaxWait, p.opts.Misconfigured))
+	case tip.ProbeRefused:
+		// Asked again no sooner than a misconfiguration: repeated refusals
+		// help nobody, and each probe counts against the quota.
+		p.state = probeRefused
+		wait = p.backoff(r.Verdict, p.opts.Misconfigured, max(p.opts.MaxWait, p.opts.Misconfigured))
 	default:
 		p.state = probeUnreachable
 		wait = p.backoff(r.Verdict, p.opts.Retry, p.opts.Misconfigured)
@@ -200,6 +208,8 @@ func (p *prober) record(r tip.ProbeReport) time.Duration {
 		} else {
 			p.log.Error("TIP's answer to the probe shows a misconfiguration; not ready until TIP accepts a probe: "+r.Detail, attrs...)
 		}
+	case tip.ProbeRefused:
+		p.log.Warn("TIP refused tipgate's probe (no API access, or the day's quota is spent); tipgate stays ready and serves from its cache meanwhile: "+r.Detail, attrs...)
 	default:
 		p.log.Warn("TIP did not answer the probe; tipgate stays ready and serves from its cache meanwhile: "+r.Detail, attrs...)
 	}
@@ -230,7 +240,7 @@ func checkWords(cs []tip.Check) map[string]tip.CheckState {
 
 // probeStatus is tip.probe in /v1/status.
 type probeStatus struct {
-	// State is disabled, pending, ok, misconfigured or unreachable.
+	// State is disabled, pending, ok, misconfigured, refused or unreachable.
 	State string `json:"state"`
 	// HoldsReadiness is true while this probe keeps /readyz at 503.
 	HoldsReadiness bool       `json:"holds_readiness"`
@@ -250,7 +260,7 @@ func (p *prober) status() probeStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := probeStatus{State: string(p.state), Attempts: p.attempts}
-	s.HoldsReadiness = !(p.everOK || p.state == probeDisabled || p.state == probeUnreachable)
+	s.HoldsReadiness = !p.everOK && p.state == probeMisconfigured
 	at := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil

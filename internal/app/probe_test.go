@@ -99,8 +99,6 @@ func TestProbeMisconfigurationKeepsNotReady(t *testing.T) {
 	}{
 		{name: "credentials rejected (401)", env: map[string]string{"TIPGATE_TIP_PASSWORD": "not-the-password"},
 			failed: tip.CheckBasic, status: 401, detail: "rejected the credentials"},
-		{name: "no API access (403)", fault: &tipsim.Fault{Status: 403},
-			failed: tip.CheckLookupAPI, status: 403, detail: "no access to the Threat Lookup API"},
 		{name: "not TIP's lookup API (404 for EICAR)", fault: &tipsim.Fault{Status: 404, Value: tip.ProbeHash},
 			failed: tip.CheckLookupAPI, status: 404, detail: "not TIP's lookup API"},
 		{name: "server certificate does not verify", env: map[string]string{"TIPGATE_TIP_CA_FILE": otherFiles.CA},
@@ -241,10 +239,10 @@ func TestProbeAfterSuccessA401DoesNotChangeReadiness(t *testing.T) {
 	}
 }
 
-// TestProbePendingIsNotReady: before the first probe has an answer, the
-// gateway is not ready (a pod must not count as available before its
-// credentials are proved), and says so without error text.
-func TestProbePendingIsNotReady(t *testing.T) {
+// TestProbePendingIsReady: a probe still under way proves nothing, so the
+// gateway is ready meanwhile (a slow TIP must not hold a replica back for
+// its whole timeout), and lookups are served.
+func TestProbePendingIsReady(t *testing.T) {
 	g := startGatewayWith(t, "memory", probeOn(nil), time.Hour, nil, fastProbe(time.Hour), func(g *gateway) {
 		g.sim.Inject(tipsim.Fault{Hang: true, Times: 1})
 	})
@@ -253,9 +251,9 @@ func TestProbePendingIsNotReady(t *testing.T) {
 			t.Fatal("the probe never reached TIP")
 		}
 	}
-	status, tipCheck, raw := g.readyz()
-	if status != http.StatusServiceUnavailable || tipCheck["status"] != "down" || g.probeStatus()["state"] != "pending" {
-		t.Fatalf("readyz while the probe is pending = %d %s", status, raw)
+	status, _, raw := g.readyz()
+	if p := g.probeStatus(); status != http.StatusOK || p["state"] != "pending" || p["holds_readiness"] != false {
+		t.Fatalf("readyz while the probe is pending = %d %s (probe %v), want 200", status, raw, p)
 	}
 	// Serving started at once: lookups work meanwhile.
 	g.lookup("/v1/lookup?indicator=green.early.example.com&sections=DomainGeneralInfo")
@@ -302,8 +300,8 @@ func TestProbeBackoff(t *testing.T) {
 		{ok, 0, true},
 		{mis, 5 * time.Minute, true}, // after a success: readiness stays
 	}
-	if p.ready() {
-		t.Error("ready before the first probe answered")
+	if !p.ready() {
+		t.Error("not ready before the first probe answered: a probe under way proves nothing")
 	}
 	for i, s := range steps {
 		if got := p.record(s.r); got != s.wait {
@@ -312,5 +310,22 @@ func TestProbeBackoff(t *testing.T) {
 		if p.ready() != s.ready {
 			t.Errorf("step %d (%s): ready %v, want %v", i, s.r.Verdict, p.ready(), s.ready)
 		}
+	}
+}
+
+// TestProbeRefusedStaysReady: a 403 (no API access, or the day's quota
+// spent, which passes at midnight) proves no misconfiguration: the gateway
+// stays ready and serves its cache, and the probe is asked again no sooner
+// than after a misconfiguration.
+func TestProbeRefusedStaysReady(t *testing.T) {
+	g := startGatewayWith(t, "memory", probeOn(nil), time.Hour, nil, fastProbe(time.Hour), func(g *gateway) {
+		g.sim.Inject(tipsim.Fault{Status: 403})
+	})
+	p := g.waitProbe("refused")
+	if p["holds_readiness"] != false || p["tip_status"] != float64(403) || p["next_at"] == nil {
+		t.Errorf("tip.probe = %v, want refused, not holding readiness, another probe scheduled", p)
+	}
+	if status, _, raw := g.readyz(); status != http.StatusOK {
+		t.Fatalf("readyz after a 403 probe = %d %s, want 200", status, raw)
 	}
 }

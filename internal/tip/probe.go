@@ -44,6 +44,10 @@ const (
 	// ProbeUnreachable: TIP is down, slow or limiting, or tipgate's own
 	// layers did not ask it (budget spent); nothing is proved either way.
 	ProbeUnreachable ProbeVerdict = "unreachable"
+	// ProbeRefused: TIP knew the credentials but refused the lookup (403):
+	// the account has no API access, or its daily quota is spent. The
+	// second passes at midnight UTC, so it proves no misconfiguration.
+	ProbeRefused ProbeVerdict = "refused"
 )
 
 // CheckState is the outcome of one step of the probe.
@@ -201,7 +205,7 @@ func (c *Client) diagnoseStatus(r *ProbeReport, te *Error) {
 	case te.Status == http.StatusForbidden:
 		// TIP knew who asked but refused: no API access, or the day's
 		// quota is spent. Either way this account cannot look up now.
-		r.Verdict = ProbeMisconfigured
+		r.Verdict = ProbeRefused
 		r.set(r.credentialCheck(), CheckOK)
 		r.set(CheckLookupAPI, CheckFailed)
 		r.Detail = sentence(te.Detail)

@@ -110,7 +110,7 @@ func TestProbeDiagnosis(t *testing.T) {
 		},
 		{
 			name: "403: no API access", cfg: pfxConfig(creds, srv.URL()), fault: &tipsim.Fault{Status: 403},
-			verdict: tip.ProbeMisconfigured, status: 403,
+			verdict: tip.ProbeRefused, status: 403,
 			checks: states{tip.CheckBasic: ok, tip.CheckLookupAPI: failed},
 			detail: []string{"no access to the Threat Lookup API"},
 		},
