@@ -128,7 +128,7 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		problems = append(problems, tipProblems(err)...)
 	}
 	if cfg.RedisURL.Reveal() != "" {
-		if redis, err = cache.OpenRedis(cfg.RedisURL.Reveal(), cache.RedisOptions{}); err != nil {
+		if redis, err = cache.OpenRedis(cfg.RedisURL.Reveal(), cache.RedisOptions{Mode: cfg.RedisMode}); err != nil {
 			problems = append(problems, config.Problem{Var: "TIPGATE_REDIS_URL", Msg: strings.TrimPrefix(err.Error(), "cache: the Redis URL "), Err: err})
 		} else {
 			redisAt = len(a.cleanups)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tipgate/tipgate/api/apitest"
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/config"
@@ -42,6 +44,7 @@ type gateway struct {
 	keys    map[string]string // name -> key
 	logs    *logbuf.Buffer
 	redis   *redistest.Server
+	cluster *redistest.Cluster // store "cluster"
 	app     *App
 	stopApp func()
 	// contract checks every response the tests receive against
@@ -51,7 +54,8 @@ type gateway struct {
 	env map[string]string
 }
 
-// startGateway runs tipgate with the named store ("memory" or "redis").
+// startGateway runs tipgate with the named store ("memory", "redis" or
+// "cluster", a three-master Redis Cluster).
 func startGateway(t testing.TB, store string, env map[string]string) *gateway {
 	t.Helper()
 	return startGatewayWith(t, store, env, time.Hour, nil)
@@ -116,9 +120,14 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 		// The probe's tests turn it on.
 		"TIPGATE_TIP_PROBE": "false",
 	}
-	if store == "redis" {
+	switch store {
+	case "redis":
 		g.redis = redistest.New(t)
 		vars["TIPGATE_REDIS_URL"] = g.redis.URL()
+	case "cluster":
+		g.cluster = redistest.NewCluster(t)
+		vars["TIPGATE_REDIS_URL"] = g.cluster.URL()
+		vars["TIPGATE_REDIS_MODE"] = "cluster"
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -344,6 +353,53 @@ func TestMissThenHit(t *testing.T) {
 			t.Fatalf("TIP was asked %+v, want sections %v, count 10, with a client certificate", log[0], want)
 		}
 	})
+}
+
+// TestMissThenHitOnCluster: with TIPGATE_REDIS_MODE=cluster the gateway
+// stores a miss's sections in a Redis Cluster, under the indicator's one
+// hash tag, and answers the same question again from there.
+func TestMissThenHitOnCluster(t *testing.T) {
+	g := startGateway(t, "cluster", nil)
+	if got := g.app.StoreName(); got != "redis" {
+		t.Fatalf("StoreName = %q, want redis", got)
+	}
+	path := "/v1/lookup?indicator=red.example.com&sections=DomainGeneralInfo,DomainDnsResolutions"
+	if first := g.lookup(path); first.str("cache") != "miss" || first.str("zone") != "Red" {
+		t.Fatalf("first: cache %q, zone %q; want a Red miss", first.str("cache"), first.str("zone"))
+	}
+	if second := g.lookup(path); second.str("cache") != "hit" || second.header.Get("X-Cache") != "HIT" {
+		t.Fatalf("second: cache %q, X-Cache %q; want hit", second.str("cache"), second.header.Get("X-Cache"))
+	}
+	if got := g.sim.Requests(); got != 1 {
+		t.Fatalf("TIP requests = %d, want 1", got)
+	}
+	// The entries are in the cluster, all in the one slot of the
+	// indicator's hash tag.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var (
+		mu   sync.Mutex // ForEachMaster asks the masters concurrently
+		keys []string
+	)
+	err := g.cluster.Client().ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		found, err := c.Keys(ctx, "tipgate:*{domain:red.example.com}*").Result()
+		mu.Lock()
+		keys = append(keys, found...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("KEYS on the masters: %v", err)
+	}
+	if len(keys) < 2 {
+		t.Fatalf("keys of red.example.com in the cluster: %q, want its sections'", keys)
+	}
+	slot := g.cluster.Client().ClusterKeySlot(ctx, keys[0]).Val()
+	for _, k := range keys[1:] {
+		if s := g.cluster.Client().ClusterKeySlot(ctx, k).Val(); s != slot {
+			t.Errorf("%s is in slot %d, %s in %d: one indicator's keys must share one", keys[0], slot, k, s)
+		}
+	}
 }
 
 func TestSubsetsAndLimits(t *testing.T) {

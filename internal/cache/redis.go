@@ -46,6 +46,8 @@ type RedisOptions struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds Set and Delete, on top of the caller's context.
 	WriteTimeout time.Duration
+	// Mode is how OpenRedis reads its URL; zero means RedisSingle.
+	Mode RedisMode
 }
 
 // Redis is the shared store: every replica of tipgate pointed at the same
@@ -82,22 +84,105 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	return r
 }
 
-// ParseRedisURL is the one rule for TIPGATE_REDIS_URL: a redis://,
-// rediss:// or unix:// URL as go-redis reads it (query parameters such as
-// pool_size or read_timeout included). internal/config reports its error
-// against the variable and OpenRedis applies it to what it is given. The
-// error reads after the URL's name ("… is not a valid URL") and never shows
-// the URL or any part of it that could be its password.
-func ParseRedisURL(rawURL string) (*redis.Options, error) {
+// RedisMode is how TIPGATE_REDIS_URL is read: one Redis, a Redis Cluster
+// reached through any of its nodes, or a master found through Sentinel.
+type RedisMode string
+
+// The Redis modes; the zero RedisMode is RedisSingle.
+const (
+	RedisSingle   RedisMode = "single"
+	RedisCluster  RedisMode = "cluster"
+	RedisSentinel RedisMode = "sentinel"
+)
+
+// RedisModes lists the modes, for messages and documentation.
+func RedisModes() []RedisMode { return []RedisMode{RedisSingle, RedisCluster, RedisSentinel} }
+
+// RedisModeError is a Redis URL that is well formed but does not fit its
+// mode (addr= with one Redis, a database other than 0 on a cluster, a
+// sentinel URL without master_name=), so that configuration can name the
+// mode's variable too.
+type RedisModeError struct {
+	Mode RedisMode
+	Why  string // what to change, never a part of the URL
+}
+
+func (e *RedisModeError) Error() string {
+	return "does not fit Redis mode " + string(e.Mode) + ": " + e.Why
+}
+
+// redisTarget is a parsed Redis URL: exactly one of its options is set,
+// the one its mode builds a client from.
+type redisTarget struct {
+	single   *redis.Options
+	cluster  *redis.ClusterOptions
+	failover *redis.FailoverOptions
+}
+
+// ParseRedisURL is the one rule for TIPGATE_REDIS_URL in mode (the zero
+// mode is RedisSingle): a redis://, rediss:// or unix:// URL as go-redis
+// reads it (query parameters such as pool_size or read_timeout included);
+// in cluster mode go-redis' ParseClusterURL form, further nodes as addr=;
+// in sentinel mode a sentinel's address, the master's database as the path,
+// further sentinels as addr= and the master's name as master_name=.
+// internal/config reports its error against the variable and OpenRedis
+// applies it to what it is given. The error reads after the URL's name
+// ("… is not a valid URL") and never shows the URL or any part of it that
+// could be its password; a URL that does not fit the mode is a
+// *RedisModeError.
+func ParseRedisURL(rawURL string, mode RedisMode) error {
+	_, err := parseRedisURL(rawURL, mode)
+	return err
+}
+
+func parseRedisURL(rawURL string, mode RedisMode) (redisTarget, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Parse's error quotes the whole URL, password included.
-		return nil, errors.New("is not a valid URL (it is not shown here because it may hold a password); check its form, and percent-encode special characters in the password")
+		return redisTarget{}, errors.New("is not a valid URL (it is not shown here because it may hold a password); check its form, and percent-encode special characters in the password")
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
-		return nil, errors.New("must start with redis://, rediss:// or unix://")
+		return redisTarget{}, errors.New("must start with redis://, rediss:// or unix://")
 	}
-	ro, err := redis.ParseURL(rawURL)
+	q := u.Query()
+	var t redisTarget
+	switch mode {
+	case RedisSingle, "":
+		if q.Has("addr") || q.Has("master_name") {
+			return t, modeError(mode, "addr= and master_name= name further nodes or sentinels, which only cluster and sentinel modes read")
+		}
+		t.single, err = redis.ParseURL(rawURL)
+	case RedisCluster:
+		switch {
+		case u.Scheme == "unix":
+			return t, modeError(mode, "a cluster is reached over TCP: use redis:// or rediss://")
+		case strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0":
+			// ParseClusterURL ignores the path; a cluster has database 0 only.
+			return t, modeError(mode, "a cluster has only database 0: remove the database from the path")
+		case q.Has("master_name"):
+			return t, modeError(mode, "master_name= names a Sentinel master, which cluster mode does not read")
+		}
+		t.cluster, err = redis.ParseClusterURL(rawURL)
+	case RedisSentinel:
+		switch {
+		case u.Scheme == "unix":
+			return t, modeError(mode, "sentinels are reached over TCP: use redis:// or rediss://")
+		case q.Get("master_name") == "":
+			return t, modeError(mode, "sentinel mode needs the master's name as master_name=")
+		}
+		t.failover, err = redis.ParseFailoverURL(rawURL)
+		if err == nil {
+			// go-redis gives the URL's user information to the sentinels
+			// only; the master usually wants the same credentials, and
+			// username= or password= in the query still set its own.
+			f := t.failover
+			if f.Username == "" && f.Password == "" {
+				f.Username, f.Password = f.SentinelUsername, f.SentinelPassword
+			}
+		}
+	default:
+		return t, fmt.Errorf("cannot be read in unknown Redis mode %q", mode)
+	}
 	if err != nil {
 		// go-redis quotes the path and query, not the user information, but
 		// a password that also appears there must not be shown either; nor
@@ -111,45 +196,83 @@ func ParseRedisURL(rawURL string) (*redis.Options, error) {
 		if pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "<secret>")
 		}
-		return nil, fmt.Errorf("is not a Redis URL that tipgate can use: %s", msg)
+		return redisTarget{}, fmt.Errorf("is not a Redis URL that tipgate can use: %s", msg)
 	}
-	return ro, nil
+	return t, nil
 }
 
-// OpenRedis connects to the Redis at rawURL (see ParseRedisURL; query
-// parameters override the defaults here). It does not contact Redis: a
-// Redis that is down at start-up is reported by Ping and must not stop the
-// gateway, which can answer through TIP meanwhile.
+func modeError(mode RedisMode, why string) error {
+	if mode == "" {
+		mode = RedisSingle
+	}
+	return &RedisModeError{Mode: mode, Why: why}
+}
+
+// connSettings points at the fields OpenRedis sets, which every go-redis
+// options type has under the same names.
+type connSettings struct {
+	contextTimeout            *bool
+	dial, read, write, pool   *time.Duration
+	maxRetries, dialerRetries *int
+	dialerRetryPause          *time.Duration
+	clientName                *string
+}
+
+// apply fills what the URL left unset with tipgate's defaults.
+func (c connSettings) apply() {
+	*c.contextTimeout = true
+	for _, d := range []struct {
+		field *time.Duration
+		def   time.Duration
+	}{{c.dial, redisDialTimeout}, {c.read, redisSocketTimeout}, {c.write, redisSocketTimeout}, {c.pool, redisPoolTimeout}} {
+		if *d.field == 0 {
+			*d.field = d.def
+		}
+	}
+	if *c.maxRetries == 0 {
+		*c.maxRetries = redisMaxRetries
+	}
+	*c.dialerRetries = redisDialAttempts
+	*c.dialerRetryPause = redisDialRetryPause
+	if *c.clientName == "" {
+		*c.clientName = "tipgate"
+	}
+}
+
+// OpenRedis connects to the Redis at rawURL, read in opts.Mode (see
+// ParseRedisURL; query parameters override the defaults here). It does not
+// contact Redis: a Redis that is down at start-up is reported by Ping and
+// must not stop the gateway, which can answer through TIP meanwhile.
 func OpenRedis(rawURL string, opts RedisOptions) (*Redis, error) {
-	ro, err := ParseRedisURL(rawURL)
+	t, err := parseRedisURL(rawURL, opts.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("cache: the Redis URL %w", err)
 	}
-	ro.ContextTimeoutEnabled = true
-	if ro.DialTimeout == 0 {
-		ro.DialTimeout = redisDialTimeout
-	}
-	if ro.ReadTimeout == 0 {
-		ro.ReadTimeout = redisSocketTimeout
-	}
-	if ro.WriteTimeout == 0 {
-		ro.WriteTimeout = redisSocketTimeout
-	}
-	if ro.PoolTimeout == 0 {
-		ro.PoolTimeout = redisPoolTimeout
-	}
-	if ro.MaxRetries == 0 {
-		ro.MaxRetries = redisMaxRetries
-	}
-	ro.DialerRetries = redisDialAttempts
-	ro.DialerRetryTimeout = redisDialRetryPause
-	if ro.ClientName == "" {
-		ro.ClientName = "tipgate"
-	}
 	// Maintenance notifications are a Redis Enterprise/Cloud feature; probing
 	// for them costs every new connection a round trip for nothing here.
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return NewRedis(redis.NewClient(ro), opts), nil
+	// (go-redis' failover client turns them off itself.)
+	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	var client redis.UniversalClient
+	switch {
+	case t.cluster != nil:
+		o := t.cluster
+		connSettings{&o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout,
+			&o.MaxRetries, &o.DialerRetries, &o.DialerRetryTimeout, &o.ClientName}.apply()
+		o.MaintNotificationsConfig = noMaint
+		client = redis.NewClusterClient(o)
+	case t.failover != nil:
+		o := t.failover
+		connSettings{&o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout,
+			&o.MaxRetries, &o.DialerRetries, &o.DialerRetryTimeout, &o.ClientName}.apply()
+		client = redis.NewFailoverClient(o)
+	default:
+		o := t.single
+		connSettings{&o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout,
+			&o.MaxRetries, &o.DialerRetries, &o.DialerRetryTimeout, &o.ClientName}.apply()
+		o.MaintNotificationsConfig = noMaint
+		client = redis.NewClient(o)
+	}
+	return NewRedis(client, opts), nil
 }
 
 // Name reports the backend for status and metrics.

@@ -69,3 +69,47 @@ func TestTTLMillis(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenRedisModeOptions: cluster and sentinel clients get the same
+// deadlines and dial retries as a single Redis, and the URL's credentials.
+func TestOpenRedisModeOptions(t *testing.T) {
+	t.Run("cluster", func(t *testing.T) {
+		r, err := OpenRedis("redis://u:pw@h1:7000?addr=h2:7001&addr=h3:7002&read_timeout=2s", RedisOptions{Mode: RedisCluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		o := r.client.(*redis.ClusterClient).Options()
+		if !o.ContextTimeoutEnabled || o.DialTimeout != redisDialTimeout || o.ReadTimeout != 2*time.Second ||
+			o.WriteTimeout != redisSocketTimeout || o.PoolTimeout != redisPoolTimeout || o.MaxRetries != redisMaxRetries ||
+			o.DialerRetries != redisDialAttempts || o.DialerRetryTimeout != redisDialRetryPause || o.ClientName != "tipgate" {
+			t.Errorf("cluster options: got %+v", o)
+		}
+		if len(o.Addrs) != 3 || o.Username != "u" || o.Password != "pw" {
+			t.Errorf("cluster addrs, user: got %v, %q", o.Addrs, o.Username)
+		}
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		ro, err := parseRedisURL("redis://u:pw@s1:26379/2?addr=s2:26379&master_name=m", RedisSentinel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := ro.failover
+		if f.MasterName != "m" || f.DB != 2 || len(f.SentinelAddrs) != 2 {
+			t.Errorf("sentinel: master %q db %d sentinels %v; want m, 2, two", f.MasterName, f.DB, f.SentinelAddrs)
+		}
+		if f.Username != "u" || f.Password != "pw" || f.SentinelUsername != "u" || f.SentinelPassword != "pw" {
+			t.Errorf("sentinel credentials: the URL's user information must reach the master and the sentinels")
+		}
+		r, err := OpenRedis("redis://s1:26379/2?master_name=m", RedisOptions{Mode: RedisSentinel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		o := r.client.(*redis.Client).Options()
+		if !o.ContextTimeoutEnabled || o.DialTimeout != redisDialTimeout || o.ReadTimeout != redisSocketTimeout ||
+			o.DialerRetries != redisDialAttempts || o.DB != 2 || o.ClientName != "tipgate" {
+			t.Errorf("sentinel client options: got %+v", o)
+		}
+	})
+}

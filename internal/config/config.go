@@ -81,9 +81,13 @@ type Config struct {
 	// TIPTimeout bounds one upstream request.
 	TIPTimeout time.Duration
 
-	// RedisURL is a redis://, rediss:// or unix:// URL; empty means the
+	// RedisURL is a redis://, rediss:// or unix:// URL (several nodes or
+	// sentinels as addr= in cluster or sentinel mode); empty means the
 	// in-memory store. It is a Secret because it may carry a password.
 	RedisURL Secret
+	// RedisMode is how RedisURL is read: one Redis, a cluster or a master
+	// found through Sentinel (TIPGATE_REDIS_MODE).
+	RedisMode cache.RedisMode
 	// MemoryCacheBytes bounds the in-memory store (TIPGATE_CACHE_MEMORY_BYTES,
 	// ours).
 	MemoryCacheBytes int64
@@ -432,19 +436,31 @@ func (l *loader) tipCA() (string, []byte) {
 	return path, data
 }
 
-// redisURL checks the Redis URL without ever repeating it, or any part that
-// could be its password, in a problem.
-func (l *loader) redisURL() Secret {
+// redis reads the Redis URL and the mode it is read in, and checks the URL
+// against the mode without ever repeating it, or any part that could be
+// its password, in a problem.
+func (l *loader) redis() (Secret, cache.RedisMode) {
+	v := l.text(envRedisMode, string(cache.RedisSingle))
+	mode := cache.RedisMode(strings.ToLower(v))
+	if !slices.Contains(cache.RedisModes(), mode) {
+		l.problem(envRedisMode, nil, "%q is not a Redis mode: use single, cluster or sentinel", v)
+		mode = cache.RedisSingle
+	}
 	s, set := l.secret(envRedisURL)
 	if !set || s == "" {
-		return s
+		return s, mode
 	}
 	// The store's own rule (cache.ParseRedisURL), whose errors never show
 	// the URL.
-	if _, err := cache.ParseRedisURL(s.Reveal()); err != nil {
+	err := cache.ParseRedisURL(s.Reveal(), mode)
+	var modeErr *cache.RedisModeError
+	switch {
+	case errors.As(err, &modeErr):
+		l.problem(envRedisURL, err, "does not fit %s=%s: %s", envRedisMode, modeErr.Mode, modeErr.Why)
+	case err != nil:
 		l.problem(envRedisURL, nil, "%s", err.Error())
 	}
-	return s
+	return s, mode
 }
 
 // boolean reads on or off (true/false, 1/0); def when unset, and also when

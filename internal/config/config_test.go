@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/config/configtest"
 	"github.com/tipgate/tipgate/internal/localnet"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -62,6 +63,7 @@ func TestLoadDefaults(t *testing.T) {
 		TIPURL:           "https://tip.kaspersky.com",
 		TIPToken:         "tok",
 		TIPTimeout:       30 * time.Second,
+		RedisMode:        cache.RedisSingle,
 		MemoryCacheBytes: 256 << 20,
 		CacheTTL:         24 * time.Hour,
 		CacheTTLGrey:     time.Hour,
@@ -93,7 +95,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"TIPGATE_TIP_URL":            "https://127.0.0.1:8443/",
 		"TIPGATE_TIP_CA_FILE":        f.Files.CA,
 		"TIPGATE_TIP_TIMEOUT":        "5s",
-		"TIPGATE_REDIS_URL":          "rediss://user:pw@redis.example:6380/2",
+		"TIPGATE_REDIS_URL":          "rediss://user:pw@redis.example:26380/2?addr=redis2.example:26380&master_name=main",
+		"TIPGATE_REDIS_MODE":         "sentinel",
 		"TIPGATE_CACHE_TTL":          "12h",
 		"TIPGATE_CACHE_TTL_GREY":     "30m",
 		"TIPGATE_CACHE_STALE":        "0",
@@ -128,7 +131,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		TIPCAFile:        f.Files.CA,
 		TIPCA:            f.Creds.CAPEM,
 		TIPTimeout:       5 * time.Second,
-		RedisURL:         "rediss://user:pw@redis.example:6380/2",
+		RedisURL:         "rediss://user:pw@redis.example:26380/2?addr=redis2.example:26380&master_name=main",
+		RedisMode:        cache.RedisSentinel,
 		MemoryCacheBytes: 64 << 20,
 		CacheTTL:         12 * time.Hour,
 		CacheTTLGrey:     30 * time.Minute,

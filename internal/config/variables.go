@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/localnet"
 )
 
@@ -23,6 +24,7 @@ const (
 	envTIPToken       = "TIPGATE_TIP_TOKEN"
 	envTIPCAFile      = "TIPGATE_TIP_CA_FILE"
 	envRedisURL       = "TIPGATE_REDIS_URL"
+	envRedisMode      = "TIPGATE_REDIS_MODE"
 	envAPIKeysFile    = "TIPGATE_API_KEYS_FILE"
 	envAuth           = "TIPGATE_AUTH"
 	envLogLevel       = "TIPGATE_LOG_LEVEL"
@@ -96,7 +98,7 @@ func variables() []variable {
 			summary: func(c *Config) []slog.Attr { return []slog.Attr{slog.String("tip_ca_file", c.TIPCAFile)} }},
 		duration("TIPGATE_TIP_TIMEOUT", "30s", "tip_timeout", time.Nanosecond, func(c *Config) *time.Duration { return &c.TIPTimeout }),
 		{name: envRedisURL, file: true, secret: true, doc: "the in-memory store",
-			load: func(l *loader, c *Config) { c.RedisURL = l.redisURL() },
+			load: func(l *loader, c *Config) { c.RedisURL, c.RedisMode = l.redis() },
 			summary: func(c *Config) []slog.Attr {
 				store := "memory"
 				if c.RedisURL != "" {
@@ -104,6 +106,8 @@ func variables() []variable {
 				}
 				return []slog.Attr{slog.String("store", store), slog.String("redis_url", redactRedisURL(c.RedisURL))}
 			}},
+		{name: envRedisMode, def: string(cache.RedisSingle), // loaded with TIPGATE_REDIS_URL
+			summary: func(c *Config) []slog.Attr { return []slog.Attr{slog.String("redis_mode", string(c.RedisMode))} }},
 		{name: "TIPGATE_CACHE_MEMORY_BYTES", def: "256MiB",
 			load: func(l *loader, c *Config) {
 				c.MemoryCacheBytes = l.size("TIPGATE_CACHE_MEMORY_BYTES", "256MiB", MinMemoryCacheBytes)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tipgate/tipgate/internal/cache"
 )
 
 // TestDefaultsAreWhatUnsetMeans: the default each variable's table entry
@@ -111,6 +113,56 @@ func TestLoadTrustedProxies(t *testing.T) {
 			}
 			if !reflect.DeepEqual(c.TrustedProxies, tt.want) {
 				t.Errorf("TrustedProxies = %v, want %v", c.TrustedProxies, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadRedisMode: TIPGATE_REDIS_MODE is single, cluster or sentinel,
+// and a URL that does not fit it is a problem naming both variables and
+// never the URL's password.
+func TestLoadRedisMode(t *testing.T) {
+	f := newFixture(t)
+	const pw = "redis-Pw-91"
+	tests := []struct {
+		mode, url string
+		want      cache.RedisMode
+		wantErr   string // "" means accepted; else the whole error's prefix
+	}{
+		{"", "", cache.RedisSingle, ""},
+		{"", "redis://127.0.0.1:6379/2", cache.RedisSingle, ""},
+		{"single", "redis://:" + pw + "@127.0.0.1:6379/2", cache.RedisSingle, ""},
+		{"Cluster", "", cache.RedisCluster, ""},
+		{"cluster", "redis://:" + pw + "@h1:7000?addr=h2:7001&addr=h3:7002", cache.RedisCluster, ""},
+		{"sentinel", "redis://:" + pw + "@s1:26379/0?addr=s2:26379&master_name=mymaster", cache.RedisSentinel, ""},
+		{"ring", "", "", `TIPGATE_REDIS_MODE: "ring" is not a Redis mode: use single, cluster or sentinel`},
+		{"single", "redis://:" + pw + "@h1:7000?addr=h2:7001", "", "TIPGATE_REDIS_URL: does not fit TIPGATE_REDIS_MODE=single: addr= and master_name="},
+		{"", "redis://h1:7000?addr=h2:7001", "", "TIPGATE_REDIS_URL: does not fit TIPGATE_REDIS_MODE=single"},
+		{"cluster", "redis://:" + pw + "@h1:7000/2?addr=h2:7001", "", "TIPGATE_REDIS_URL: does not fit TIPGATE_REDIS_MODE=cluster: a cluster has only database 0"},
+		{"cluster", "unix:///run/redis.sock", "", "TIPGATE_REDIS_URL: does not fit TIPGATE_REDIS_MODE=cluster"},
+		{"sentinel", "redis://:" + pw + "@s1:26379/0?addr=s2:26379", "", "TIPGATE_REDIS_URL: does not fit TIPGATE_REDIS_MODE=sentinel: sentinel mode needs the master's name as master_name="},
+		{"cluster", "redis://:" + pw + "@h1:7000?addr=" + pw, "", "TIPGATE_REDIS_URL: is not a Redis URL that tipgate can use"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode+" "+tt.url, func(t *testing.T) {
+			env := f.PFXEnv()
+			if tt.mode != "" {
+				env = with(env, map[string]string{"TIPGATE_REDIS_MODE": tt.mode})
+			}
+			if tt.url != "" {
+				env = with(env, map[string]string{"TIPGATE_REDIS_URL": tt.url})
+			}
+			c, err := load(env)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Load: %v, want it accepted", err)
+			case tt.wantErr == "" && c.RedisMode != tt.want:
+				t.Errorf("RedisMode = %q, want %q", c.RedisMode, tt.want)
+			case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
+				t.Fatalf("Load: %v, want %q", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), pw) {
+				t.Errorf("error %q shows the password", err)
 			}
 		})
 	}

@@ -1,7 +1,8 @@
 // Package redistest owns getting a real, isolated Redis for one test: a
 // throwaway redis-server on a free loopback port, or a Redis named by
 // TIPGATE_TEST_REDIS_URL, or as a last resort a private database of a local
-// Redis on 127.0.0.1:6379.
+// Redis on 127.0.0.1:6379; and, for the cluster and sentinel modes, a
+// throwaway three-master Redis Cluster or a master with a sentinel.
 package redistest
 
 import (
