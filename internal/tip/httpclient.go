@@ -419,14 +419,16 @@ func (c *Client) failure(ctx context.Context, err error, budget time.Duration) e
 	if ctx.Err() != nil || isTimeout(err) {
 		return &Error{Kind: KindTimeout, Detail: "TIP did not answer within " + budget.Round(time.Millisecond).String(), Err: err}
 	}
-	if detail, ok := c.tlsDetail(err); ok {
+	if problem, detail := c.tlsFailure(err); problem != tlsNone {
 		return &Error{Kind: KindUnavailable, Detail: "the TLS handshake with TIP failed: " + detail, Err: err}
 	}
 	return &Error{Kind: KindUnavailable, Detail: "TIP could not be reached: " + innerError(err).Error(), Err: err}
 }
 
-// tlsDetail explains a TLS failure in terms of what to fix.
-func (c *Client) tlsDetail(err error) (string, bool) {
+// tlsFailure is the one reading of a transport error's TLS layer: what
+// kind of failure it is (tlsNone when it is not one), and a sentence saying
+// what to fix. Both the lookup path and the start-up probe use it.
+func (c *Client) tlsFailure(err error) (tlsProblem, string) {
 	var (
 		unknownAuth x509.UnknownAuthorityError
 		hostname    x509.HostnameError
@@ -436,31 +438,33 @@ func (c *Client) tlsDetail(err error) (string, bool) {
 		op          *net.OpError
 	)
 	switch {
+	case err == nil:
+		return tlsNone, ""
 	case errors.As(err, &unknownAuth):
-		return "TIP's server certificate is not signed by an authority this machine trusts (" + unknownAuth.Error() + "); if a private CA or an inspecting proxy signs it, give that CA's PEM bundle in TIPGATE_TIP_CA_FILE", true
+		return tlsServerCert, "TIP's server certificate is not signed by an authority this machine trusts (" + unknownAuth.Error() + "); if a private CA or an inspecting proxy signs it, give that CA's PEM bundle in TIPGATE_TIP_CA_FILE"
 	case errors.As(err, &hostname):
-		return "TIP's server certificate does not name the host in TIPGATE_TIP_URL (" + hostname.Error() + ")", true
+		return tlsServerCert, "TIP's server certificate does not name the host in TIPGATE_TIP_URL (" + hostname.Error() + ")"
 	case errors.As(err, &invalid):
 		if invalid.Reason == x509.Expired {
-			return "TIP's server certificate has expired or is not yet valid; check this machine's clock (" + invalid.Error() + ")", true
+			return tlsServerCert, "TIP's server certificate has expired or is not yet valid; check this machine's clock (" + invalid.Error() + ")"
 		}
-		return "TIP's server certificate is not acceptable (" + invalid.Error() + ")", true
+		return tlsServerCert, "TIP's server certificate is not acceptable (" + invalid.Error() + ")"
 	case errors.As(err, &verify):
-		return "TIP's server certificate could not be verified (" + verify.Err.Error() + ")", true
+		return tlsServerCert, "TIP's server certificate could not be verified (" + verify.Err.Error() + ")"
 	case errors.As(err, &header) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		// net/http replaces the RecordHeaderError when the reply is HTTP.
-		return "the server at TIPGATE_TIP_URL does not speak TLS; check the scheme and port", true
+		return tlsNotTLS, "the server at TIPGATE_TIP_URL does not speak TLS; check the scheme and port"
 	case errors.As(err, &op) && op.Op == "remote error":
 		alert := op.Err.Error()
 		if !strings.Contains(alert, "certificate") && alert != "tls: access denied" {
-			return "TIP ended it with " + strconv.Quote(alert), true
+			return tlsOtherFailure, "TIP ended it with " + strconv.Quote(alert)
 		}
 		if c.tokenMode {
-			return "TIP asked for a client certificate (" + alert + "); this account may need the PFX client certificate (TIPGATE_TIP_PFX_FILE) instead of a token", true
+			return tlsClientCert, "TIP asked for a client certificate (" + alert + "); this account may need the PFX client certificate (TIPGATE_TIP_PFX_FILE) instead of a token"
 		}
-		return "TIP did not accept the client certificate (" + alert + "); check that TIPGATE_TIP_PFX_FILE holds the certificate Kaspersky issued for this account and that it has not expired or been revoked", true
+		return tlsClientCert, "TIP did not accept the client certificate (" + alert + "); check that TIPGATE_TIP_PFX_FILE holds the certificate Kaspersky issued for this account and that it has not expired or been revoked"
 	}
-	return "", false
+	return tlsNone, ""
 }
 
 func isTimeout(err error) bool {

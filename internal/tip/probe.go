@@ -3,7 +3,6 @@ package tip
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -115,34 +114,6 @@ const (
 	tlsOtherFailure                   // another alert or handshake failure
 )
 
-// classifyTLS reads a transport error the way tlsDetail does, as a
-// category rather than a sentence.
-func classifyTLS(err error) tlsProblem {
-	var (
-		unknownAuth x509.UnknownAuthorityError
-		hostname    x509.HostnameError
-		invalid     x509.CertificateInvalidError
-		verify      *tls.CertificateVerificationError
-		header      tls.RecordHeaderError
-		op          *net.OpError
-	)
-	switch {
-	case err == nil:
-		return tlsNone
-	case errors.As(err, &unknownAuth), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify):
-		return tlsServerCert
-	case errors.As(err, &header) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return tlsNotTLS
-	case errors.As(err, &op) && op.Op == "remote error":
-		alert := op.Err.Error()
-		if strings.Contains(alert, "certificate") || alert == "tls: access denied" {
-			return tlsClientCert
-		}
-		return tlsOtherFailure
-	}
-	return tlsNone
-}
-
 // Diagnose reads the answer to ProbeRequest, however many of tipgate's
 // layers it went through, and says what it proves. c is the client the
 // probe used: it knows the mode (certificate or token) and the scheme.
@@ -225,13 +196,11 @@ func (c *Client) diagnoseStatus(r *ProbeReport, te *Error) {
 // diagnoseTransport reads a failure without an HTTP answer.
 func (c *Client) diagnoseTransport(ctx context.Context, r *ProbeReport, te *Error) {
 	detail := sentence(te.Detail)
-	problem := classifyTLS(te.Err)
+	problem, _ := c.tlsFailure(te.Err)
 	if problem == tlsNone && te.Kind == KindUnavailable && c.base.Scheme == "https" {
-		if herr := c.handshake(ctx); classifyTLS(herr) != tlsNone {
-			problem = classifyTLS(herr)
-			if d, ok := c.tlsDetail(herr); ok {
-				detail = sentence("the TLS handshake with TIP failed: " + d)
-			}
+		if p, d := c.tlsFailure(c.handshake(ctx)); p != tlsNone {
+			problem = p
+			detail = sentence("the TLS handshake with TIP failed: " + d)
 		}
 	}
 	switch problem {
