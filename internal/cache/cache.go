@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Item is one value to store.
@@ -47,25 +45,6 @@ func validateItems(items []Item) error {
 	for _, it := range items {
 		if it.TTL <= 0 {
 			return fmt.Errorf("cache: item %q has TTL %v; every item needs a positive TTL", it.Key, it.TTL)
-		}
-	}
-	return nil
-}
-
-// register registers every collector with reg, or none: on a failure it
-// unregisters those it did register, so that a constructor that fails leaves
-// the registry as it found it. A nil reg registers nothing, for tests and
-// tools that do not export metrics.
-func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
-	if reg == nil {
-		return nil
-	}
-	for i, c := range cs {
-		if err := reg.Register(c); err != nil {
-			for _, done := range cs[:i] {
-				reg.Unregister(done)
-			}
-			return fmt.Errorf("cache: register metrics: %w", err)
 		}
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tipgate/tipgate/internal/promreg"
 )
 
 // Backend is the store a Guard protects: the contract of cache.go, which
@@ -123,7 +125,7 @@ func NewGuard(backend Backend, o GuardOptions) (*Guard, error) {
 		wake:       make(chan struct{}, 1),
 		proberDone: make(chan struct{}),
 	}
-	if err := register(o.Registerer, g.upGauge, g.changes); err != nil {
+	if err := promreg.All(o.Registerer, g.upGauge, g.changes); err != nil {
 		return nil, err
 	}
 	g.upGauge.Set(1)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tipgate/tipgate/internal/promreg"
 )
 
 // Setter is what a Writer writes to: a store, in practice a Guard.
@@ -133,7 +135,7 @@ func NewWriter(setter Setter, o WriterOptions) (*Writer, error) {
 		Name: "tipgate_cache_write_behind_queue",
 		Help: "Cache writes waiting for a write-behind worker.",
 	}, func() float64 { return float64(len(w.queue)) })
-	if err := register(o.Registerer, w.errs, w.syncWrites, w.queueLen); err != nil {
+	if err := promreg.All(o.Registerer, w.errs, w.syncWrites, w.queueLen); err != nil {
 		return nil, err
 	}
 	w.workCtx, w.cancelWork = context.WithCancel(context.Background())

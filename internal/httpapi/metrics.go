@@ -1,12 +1,12 @@
 package httpapi
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tipgate/tipgate/internal/promreg"
 )
 
 type metrics struct {
@@ -16,14 +16,14 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	requests, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tipgate_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status code.",
 	}, []string{"route", "method", "code"}))
 	if err != nil {
 		return nil, err
 	}
-	duration, err := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration, err := promreg.Shared(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "tipgate_http_request_duration_seconds",
 		Help: "Time to answer an HTTP request, by route pattern.",
 		// Cache hits take well under a millisecond and TIP misses seconds,
@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	lookupResults, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	lookupResults, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tipgate_lookup_results_total",
 		Help: "Successful lookups and refreshes, by indicator type and cache outcome (hit, miss, partial, refreshed, stale).",
 	}, []string{"type", "cache"}))
@@ -41,22 +41,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{requests: requests, duration: duration, lookupResults: lookupResults}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description, so that building a second handler on one registry
-// (as tests and a config reload do) shares the series instead of panicking.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register metrics: %w", err)
-	}
-	return c, nil
 }
 
 func (m *metrics) observeRequest(route, method string, status int, elapsed time.Duration) {

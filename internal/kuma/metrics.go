@@ -1,10 +1,9 @@
 package kuma
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tipgate/tipgate/internal/promreg"
 )
 
 // The result label of tipgate_kuma_objects_total: one per element of a
@@ -35,21 +34,21 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	requests, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tipgate_kuma_requests_total",
 		Help: "Requests to the KUMA (CyberTrace) lookup paths, by HTTP status code.",
 	}, []string{"status"}))
 	if err != nil {
 		return nil, err
 	}
-	objects, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	objects, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tipgate_kuma_objects_total",
 		Help: "Objects in KUMA lookup requests, by outcome (detected, not_detected, not_indicator, unanswered).",
 	}, []string{"result"}))
 	if err != nil {
 		return nil, err
 	}
-	unanswered, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	unanswered, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tipgate_kuma_unanswered_total",
 		Help: "Objects of KUMA lookups answered \"not detected\" because neither the cache nor TIP could answer, by reason.",
 	}, []string{"reason"}))
@@ -57,20 +56,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{requests: requests, objects: objects, unanswered: unanswered}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description, so that building a second handler on one registry
-// (tests, a config reload) shares the series instead of failing.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("kuma: register metrics: %w", err)
-	}
-	return c, nil
 }

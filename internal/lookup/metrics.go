@@ -2,6 +2,8 @@ package lookup
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tipgate/tipgate/internal/promreg"
 )
 
 // metrics are the policy's own; TIP's requests, health and quota are
@@ -32,10 +34,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Lookups answered with cached data past its freshness because TIP could not answer, by the problem type it would have been.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.storeErrors, m.coalesced, m.lockWaits, m.stale} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := promreg.All(reg, m.storeErrors, m.coalesced, m.lockWaits, m.stale); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/promreg"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -91,7 +92,7 @@ func NewBreaker(inner Fetcher, reg prometheus.Registerer, log *slog.Logger, o Br
 		}
 		return 0
 	})
-	if err := register(reg, gauge); err != nil {
+	if err := promreg.All(reg, gauge); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/promreg"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -120,7 +121,7 @@ func NewBudget(inner Fetcher, counter DayCounter, reg prometheus.Registerer, log
 	for _, k := range o.Keys {
 		b.remember(k)
 	}
-	if err := register(reg, b.requests, b.refused); err != nil {
+	if err := promreg.All(reg, b.requests, b.refused); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/promreg"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -84,7 +85,7 @@ func NewLimit(inner Fetcher, reg prometheus.Registerer, log *slog.Logger, o Limi
 			Help: "Lookups whose deadline passed while they waited for a free TIP request slot.",
 		}),
 	}
-	if err := register(reg, l.gauge, l.timeouts); err != nil {
+	if err := promreg.All(reg, l.gauge, l.timeouts); err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/promreg"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -79,7 +80,7 @@ func NewObserve(inner Fetcher, reg prometheus.Registerer, log *slog.Logger, o Ob
 			Help: "TIP daily request quota, as TIP last reported in LicenseInfo.",
 		}),
 	}
-	if err := register(reg, ob.requests, ob.duration, ob.dayRequests, ob.dayQuota); err != nil {
+	if err := promreg.All(reg, ob.requests, ob.duration, ob.dayRequests, ob.dayQuota); err != nil {
 		return nil, err
 	}
 	return ob, nil
@@ -175,14 +176,4 @@ func (ob *Observe) License() (*tip.License, time.Time) {
 	}
 	c := *ob.license
 	return &c, ob.licenseAt
-}
-
-// register registers every collector or returns the first error.
-func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/promreg"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -65,7 +66,7 @@ func NewPace(inner Fetcher, reg prometheus.Registerer, log *slog.Logger, o PaceO
 	if p.now == nil {
 		p.now = time.Now
 	}
-	if err := register(reg, p.held); err != nil {
+	if err := promreg.All(reg, p.held); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/promreg"
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
@@ -89,7 +90,7 @@ func NewRetry(inner Fetcher, reg prometheus.Registerer, log *slog.Logger, o Retr
 	if r.now == nil {
 		r.now = time.Now
 	}
-	if err := register(reg, r.retries); err != nil {
+	if err := promreg.All(reg, r.retries); err != nil {
 		return nil, err
 	}
 	return r, nil
