@@ -172,19 +172,8 @@ func (s *Service) cachedAnswer(ctx context.Context, req Request) *Result {
 	if s.local != nil && s.local.Local(req.Indicator) {
 		return s.localResult(req)
 	}
-	now := s.now()
-	v := s.read(ctx, req.Indicator, req.Sections)
-	if v.zone == nil || !fresh(v.zone, now) {
-		return nil
-	}
-	if v.zone.NotFound {
-		return s.notFound(req, v.zone, CacheHit, "")
-	}
-	have, missing := v.split(s, req, now)
-	if len(missing) > 0 {
-		return nil
-	}
-	return s.result(req, v.zone, have, CacheHit, "")
+	hit, _, _ := s.freshAnswer(req, s.read(ctx, req.Indicator, req.Sections), s.now())
+	return hit
 }
 
 // take waits for a free place in sem, within ctx.

@@ -203,12 +203,9 @@ func (s *Service) Lookup(ctx context.Context, req Request) (*Result, error) {
 	}
 	now := s.now()
 	v := s.read(ctx, req.Indicator, req.Sections)
-	if v.zone != nil && v.zone.NotFound && fresh(v.zone, now) {
-		return s.notFound(req, v.zone, CacheHit, ""), nil
-	}
-	have, missing := v.split(s, req, now)
-	if v.zone != nil && fresh(v.zone, now) && len(missing) == 0 {
-		return s.result(req, v.zone, have, CacheHit, ""), nil
+	hit, have, missing := s.freshAnswer(req, v, now)
+	if hit != nil {
+		return hit, nil
 	}
 	if req.Mode == CacheOnly {
 		if v.usable(s, req) {
@@ -229,6 +226,20 @@ func (s *Service) Lookup(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// freshAnswer is the hit: req answered from v when everything it needs is
+// fresh, nil otherwise. have and missing sort the requested sections into
+// those the cache answers fresh at req's limit and those to fetch.
+func (s *Service) freshAnswer(req Request, v view, now time.Time) (hit *Result, have map[string]*entry, missing []string) {
+	if v.zone != nil && v.zone.NotFound && fresh(v.zone, now) {
+		return s.notFound(req, v.zone, CacheHit, ""), nil, nil
+	}
+	have, missing = v.split(s, req, now)
+	if v.zone != nil && fresh(v.zone, now) && len(missing) == 0 {
+		return s.result(req, v.zone, have, CacheHit, ""), have, nil
+	}
+	return nil, have, missing
 }
 
 // fromView answers from what the store holds, fresh or not: a hit when all
