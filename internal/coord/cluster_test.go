@@ -8,29 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
-
+	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/redistest"
 )
 
-// newClusterProcess is newProcess over a Redis Cluster client, configured
-// as internal/cache's OpenRedis does in cluster mode.
+// newClusterProcess is newProcess over a Redis Cluster client, opened by
+// internal/cache's OpenRedis in cluster mode.
 func newClusterProcess(t *testing.T, c *redistest.Cluster, o procOptions) *Redis {
 	t.Helper()
-	client := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:                    c.Addrs(),
-		ContextTimeoutEnabled:    true,
-		DialTimeout:              time.Second,
-		ReadTimeout:              5 * time.Second,
-		WriteTimeout:             5 * time.Second,
-		PoolTimeout:              time.Second,
-		MaxRetries:               1,
-		DialerRetries:            2,
-		DialerRetryTimeout:       20 * time.Millisecond,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	client := openClient(t, c.URL(), cache.RedisCluster)
 	client.AddHook(&probe{after: o.after})
 	r := NewRedis(client, Options{
 		Namespace: "ns",
@@ -42,7 +29,6 @@ func newClusterProcess(t *testing.T, c *redistest.Cluster, o procOptions) *Redis
 		if err := r.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		_ = client.Close()
 	})
 	return r
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/tipgate/tipgate/internal/cache"
 	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/redistest"
 )
@@ -66,7 +66,7 @@ func (p *probe) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 // process is one simulated tipgate process: its own client and coordinator.
 type process struct {
 	*Redis
-	client *redis.Client
+	client redis.UniversalClient
 	probe  *probe
 	logs   *logbuf.Buffer
 }
@@ -77,23 +77,12 @@ type procOptions struct {
 	after   func(redis.Cmder)
 }
 
-// newProcess opens a client the way internal/cache's OpenRedis does
-// (context deadlines honoured, few retries), so that an outage fails calls
-// quickly, and a coordinator over it in namespace "ns".
+// newProcess opens a client with internal/cache's OpenRedis, as the app
+// does (context deadlines honoured, few retries, so that an outage fails
+// calls quickly), and a coordinator over it in namespace "ns".
 func newProcess(t *testing.T, srv *redistest.Server, o procOptions) *process {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{
-		Addr:                     srv.Addr(),
-		ContextTimeoutEnabled:    true,
-		DialTimeout:              time.Second,
-		ReadTimeout:              5 * time.Second,
-		WriteTimeout:             5 * time.Second,
-		PoolTimeout:              time.Second,
-		MaxRetries:               1,
-		DialerRetries:            2,
-		DialerRetryTimeout:       20 * time.Millisecond,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	client := openClient(t, srv.URL(), cache.RedisSingle)
 	p := &probe{after: o.after}
 	client.AddHook(p)
 	logs := &logbuf.Buffer{}
@@ -110,9 +99,25 @@ func newProcess(t *testing.T, srv *redistest.Server, o procOptions) *process {
 		if err := r.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		_ = client.Close()
 	})
 	return &process{Redis: r, client: client, probe: p, logs: logs}
+}
+
+// openClient opens the store's client for rawURL in mode with OpenRedis,
+// closed at the test's end. Socket timeouts are raised from OpenRedis's
+// 1 s so that a slow call on a loaded machine is not taken for an outage.
+func openClient(t *testing.T, rawURL string, mode cache.RedisMode) redis.UniversalClient {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(rawURL, "?") {
+		sep = "&"
+	}
+	store, err := cache.OpenRedis(rawURL+sep+"read_timeout=5s&write_timeout=5s", cache.RedisOptions{Mode: mode})
+	if err != nil {
+		t.Fatalf("OpenRedis: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store.Client()
 }
 
 // lines counts the log lines at level (e.g. "WARN").
