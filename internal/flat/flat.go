@@ -112,9 +112,14 @@ func (f *flattener) set(value any, names ...string) {
 	}
 }
 
-// setPath writes the value at path in m.
-func (f *flattener) setPath(m map[string]any, path string, names ...string) {
-	f.set(m[path], names...)
+// keyField is a field copied from one key of a section's object.
+type keyField struct{ key, name string }
+
+// copyKeys writes the value of each key of m under its field.
+func (f *flattener) copyKeys(m map[string]any, fields []keyField) {
+	for _, k := range fields {
+		f.set(m[k.key], k.name)
+	}
 }
 
 // empty reports whether v carries nothing: null, "", [] or {}.
@@ -177,16 +182,11 @@ func sectionReaders() []section {
 
 func (f *flattener) fileGeneralInfo(v any) {
 	m, _ := v.(map[string]any)
-	f.setPath(m, "HitsCount", "KLHits")
-	f.setPath(m, "FirstSeen", "KLFirstSeen")
-	f.setPath(m, "LastSeen", "KLLastSeen")
-	f.setPath(m, "Md5", "KLMd5")
-	f.setPath(m, "Sha1", "KLSha1")
-	f.setPath(m, "Sha256", "KLSha256")
-	f.setPath(m, "Type", "KLFormat")
-	f.setPath(m, "Size", "KLSize")
-	f.setPath(m, "Signer", "KLSigner")
-	f.setPath(m, "Packer", "KLPacker")
+	f.copyKeys(m, []keyField{
+		{"HitsCount", "KLHits"}, {"FirstSeen", "KLFirstSeen"}, {"LastSeen", "KLLastSeen"},
+		{"Md5", "KLMd5"}, {"Sha1", "KLSha1"}, {"Sha256", "KLSha256"}, {"Type", "KLFormat"},
+		{"Size", "KLSize"}, {"Signer", "KLSigner"}, {"Packer", "KLPacker"},
+	})
 }
 
 func (f *flattener) detectionsInfo(v any) {
@@ -240,20 +240,19 @@ func hostOf(u string) string {
 
 func (f *flattener) ipGeneralInfo(v any) {
 	m, _ := v.(map[string]any)
-	f.setPath(m, "Categories", "KLCategory")
-	f.setPath(m, "FirstSeen", "KLFirstSeen")
-	f.setPath(m, "HitsCount", "KLHits")
-	f.setPath(m, "ThreatScore", "KLThreatScore")
-	f.setPath(m, "HasApt", "KLHasAdvancedPersistThreat")
+	f.copyKeys(m, []keyField{
+		{"Categories", "KLCategory"}, {"FirstSeen", "KLFirstSeen"}, {"HitsCount", "KLHits"},
+		{"ThreatScore", "KLThreatScore"}, {"HasApt", "KLHasAdvancedPersistThreat"},
+	})
 }
 
 func (f *flattener) ipWhoIs(v any) {
 	m, _ := v.(map[string]any)
 	if net, ok := m["Net"].(map[string]any); ok {
-		f.setPath(net, "Created", "KLCreated")
-		f.setPath(net, "Changed", "KLChanged")
-		f.setPath(net, "Name", "KLNetname")
-		f.setPath(net, "Description", "KLNetDescription")
+		f.copyKeys(net, []keyField{
+			{"Created", "KLCreated"}, {"Changed", "KLChanged"}, {"Name", "KLNetname"},
+			{"Description", "KLNetDescription"},
+		})
 		start, _ := first(net, "RangeStart", "StartIp").(string)
 		end, _ := first(net, "RangeEnd", "EndIp").(string)
 		if start != "" && end != "" {
@@ -283,39 +282,32 @@ func (f *flattener) hostedURLs(v any) {
 func (f *flattener) domainGeneralInfo(v any) {
 	m, _ := v.(map[string]any)
 	f.set(collect(m["Categories"], identity), "KLCategories")
-	f.setPath(m, "Domain", "KLDomain")
-	f.setPath(m, "FilesCount", "KLFilesCount")
-	f.setPath(m, "HitsCount", "KLHits")
-	f.setPath(m, "Ipv4Count", "KLIPv4Count")
-	f.setPath(m, "UrlsCount", "KLURLCount")
-	f.setPath(m, "HasApt", "KLHasAdvancedPersistThreat")
+	f.copyKeys(m, []keyField{
+		{"Domain", "KLDomain"}, {"FilesCount", "KLFilesCount"}, {"HitsCount", "KLHits"},
+		{"Ipv4Count", "KLIPv4Count"}, {"UrlsCount", "KLURLCount"}, {"HasApt", "KLHasAdvancedPersistThreat"},
+	})
 }
 
 func (f *flattener) urlGeneralInfo(v any) {
 	m, _ := v.(map[string]any)
-	f.setPath(m, "Categories", "KLURLCategories")
-	f.setPath(m, "FilesCount", "KLFilesCount")
-	f.setPath(m, "Ipv4Count", "KLIPv4Count")
-	f.setPath(m, "HasApt", "KLHasAdvancedPersistThreat")
-	f.setPath(m, "Url", "KLURL")
-	f.setPath(m, "Host", "KLHost")
+	f.copyKeys(m, []keyField{
+		{"Categories", "KLURLCategories"}, {"FilesCount", "KLFilesCount"}, {"Ipv4Count", "KLIPv4Count"},
+		{"HasApt", "KLHasAdvancedPersistThreat"}, {"Url", "KLURL"}, {"Host", "KLHost"},
+	})
 }
 
 // domainWhoIs reads DomainWhoIsInfo and UrlDomainWhoIs, which share a shape.
 func (f *flattener) domainWhoIs(v any) {
 	m, _ := v.(map[string]any)
-	f.setPath(m, "Created", "KLCreated")
-	f.setPath(m, "DomainName", "KLDomainName")
-	f.setPath(m, "DomainStatus", "KLDomainStatus")
-	f.setPath(m, "Expires", "KLExpires")
-	f.setPath(m, "NameServers", "KLNameServers")
-	f.setPath(m, "RegistrationOrganization", "KLRegistrationOrganization")
-	f.setPath(m, "Updated", "KLUpdated")
-	if reg, ok := m["Registrar"].(map[string]any); ok {
-		f.setPath(reg, "Email", "KLRegistrarEmail")
-		f.setPath(reg, "IanaId", "KLRegistrarIanaId")
-		f.setPath(reg, "Info", "KLRegistrarInfo")
-	}
+	f.copyKeys(m, []keyField{
+		{"Created", "KLCreated"}, {"DomainName", "KLDomainName"}, {"DomainStatus", "KLDomainStatus"},
+		{"Expires", "KLExpires"}, {"NameServers", "KLNameServers"},
+		{"RegistrationOrganization", "KLRegistrationOrganization"}, {"Updated", "KLUpdated"},
+	})
+	reg, _ := m["Registrar"].(map[string]any)
+	f.copyKeys(reg, []keyField{
+		{"Email", "KLRegistrarEmail"}, {"IanaId", "KLRegistrarIanaId"}, {"Info", "KLRegistrarInfo"},
+	})
 	f.contacts.add(m["Contacts"])
 }
 
@@ -343,7 +335,7 @@ func (f *flattener) urlReferredTo(v any) {
 func (f *flattener) subdomains(v any) {
 	if m, ok := v.(map[string]any); ok {
 		// The shape the plugin assumed for this field.
-		f.setPath(m, "FilesCount", "KLSubdomainsFilesCount")
+		f.set(m["FilesCount"], "KLSubdomainsFilesCount")
 		return
 	}
 	f.bucket(v, field("Subdomain"), zoneNames("KL%Subdomains"))
