@@ -204,7 +204,7 @@ func (f *flattener) fileNames(v any) {
 }
 
 func (f *flattener) fileAccessedURLs(v any) {
-	f.bucket(v, field("Url"), zoneNames("KL%FileAccessedURL"), "KLYellowFileAccesedURL")
+	f.bucket(v, field("Url"), []string{"KL%FileAccessedURL"}, "KLYellowFileAccesedURL")
 	f.bucket(v, func(item any) any {
 		if d := first(item, "Domain"); !empty(d) {
 			return d
@@ -215,7 +215,7 @@ func (f *flattener) fileAccessedURLs(v any) {
 			}
 		}
 		return nil
-	}, zoneNames("KL%FileAccessedDomain"), "KLYellowFileAccesedDomain")
+	}, []string{"KL%FileAccessedDomain"}, "KLYellowFileAccesedDomain")
 }
 
 // hostOf returns the host of a URL as TIP writes them (usually without a
@@ -270,7 +270,7 @@ func (f *flattener) ipDNSResolutions(v any) {
 }
 
 func (f *flattener) filesDownloadedFromIP(v any) {
-	f.bucket(v, field("Md5"), zoneNames("KL%Md5"))
+	f.bucket(v, field("Md5"), []string{"KL%Md5"})
 }
 
 func (f *flattener) hostedURLs(v any) {
@@ -312,24 +312,24 @@ func (f *flattener) domainWhoIs(v any) {
 }
 
 func (f *flattener) domainDNSResolutions(v any) {
-	var names [][]string
+	var patterns []string
 	switch f.typ {
 	case indicator.Domain:
-		names = zoneNames("KL%DomainDnsResolutionsIP")
+		patterns = []string{"KL%DomainDnsResolutionsIP"}
 	case indicator.URL:
-		names = zoneNames("KL%IPResoutions", "KL%IPResolutions")
+		patterns = []string{"KL%IPResoutions", "KL%IPResolutions"}
 	default:
-		names = zoneNames("KL%DomainDnsResolutionsIP", "KL%IPResoutions", "KL%IPResolutions")
+		patterns = []string{"KL%DomainDnsResolutionsIP", "KL%IPResoutions", "KL%IPResolutions"}
 	}
-	f.bucket(v, field("Ip"), names)
+	f.bucket(v, field("Ip"), patterns)
 }
 
 func (f *flattener) urlReferrals(v any) {
-	f.bucket(v, field("Url"), zoneNames("KL%URLReferrals", "KL%UrlReferrals"))
+	f.bucket(v, field("Url"), []string{"KL%URLReferrals", "KL%UrlReferrals"})
 }
 
 func (f *flattener) urlReferredTo(v any) {
-	f.bucket(v, field("Url"), zoneNames("KL%URLReferredTo", "KL%UrlReferredTo"))
+	f.bucket(v, field("Url"), []string{"KL%URLReferredTo", "KL%UrlReferredTo"})
 }
 
 func (f *flattener) subdomains(v any) {
@@ -338,38 +338,24 @@ func (f *flattener) subdomains(v any) {
 		f.set(m["FilesCount"], "KLSubdomainsFilesCount")
 		return
 	}
-	f.bucket(v, field("Subdomain"), zoneNames("KL%Subdomains"))
+	f.bucket(v, field("Subdomain"), []string{"KL%Subdomains"})
 	f.set(sumInts(v, "FilesCount"), "KLSubdomainsFilesCount")
 }
 
 func (f *flattener) filesAccessed(v any) {
-	f.bucket(v, field("Md5"), zoneNames("KL%FileAccessedMd5"), "KLYellowFileAccesedMd5")
+	f.bucket(v, field("Md5"), []string{"KL%FileAccessedMd5"}, "KLYellowFileAccesedMd5")
 }
 
 func (f *flattener) filesDownloaded(v any) {
-	f.bucket(v, field("Md5"), zoneNames("KL%FileDownloadedMd5"))
+	f.bucket(v, field("Md5"), []string{"KL%FileDownloadedMd5"})
 }
 
 // ---- lists ----
 
-// zoneNames expands patterns ("KL%Md5") into the field names of each zone,
-// in zones() order.
-func zoneNames(patterns ...string) [][]string {
-	out := make([][]string, 0, len(zones()))
-	for _, z := range zones() {
-		names := make([]string, len(patterns))
-		for i, p := range patterns {
-			names[i] = strings.Replace(p, "%", z, 1)
-		}
-		out = append(out, names)
-	}
-	return out
-}
-
-// bucket writes the values of a list's items into their zone's fields;
-// names[i] are the fields of zones()[i]. yellowTypo, when set, is one more
-// name for the Yellow bucket (the plugin's misspelt Yellow line).
-func (f *flattener) bucket(list any, value func(any) any, names [][]string, yellowTypo ...string) {
+// bucket writes the values of a list's items into their zone's fields: each
+// pattern ("KL%Md5") with % replaced by the zone. yellowTypo, when set, is one
+// more name for the Yellow bucket (the plugin's misspelt Yellow line).
+func (f *flattener) bucket(list any, value func(any) any, patterns []string, yellowTypo ...string) {
 	items, _ := list.([]any)
 	byZone := make(map[string][]any, len(zones()))
 	for _, item := range items {
@@ -384,16 +370,19 @@ func (f *flattener) bucket(list any, value func(any) any, names [][]string, yell
 		}
 		byZone[z] = append(byZone[z], value(m))
 	}
-	for i, z := range zones() {
+	for _, z := range zones() {
 		vals := dedupe(byZone[z])
 		if len(vals) == 0 {
 			continue
 		}
-		n := names[i]
-		if z == zoneYellow {
-			n = append(n[:len(n):len(n)], yellowTypo...)
+		names := make([]string, 0, len(patterns)+len(yellowTypo))
+		for _, p := range patterns {
+			names = append(names, strings.Replace(p, "%", z, 1))
 		}
-		f.set(vals, n...)
+		if z == zoneYellow {
+			names = append(names, yellowTypo...)
+		}
+		f.set(vals, names...)
 	}
 }
 
