@@ -16,9 +16,12 @@ func contactFields() []string {
 }
 
 // contactSet gathers WHOIS contacts by type, in order of first appearance.
-type contactSet struct {
-	types  []string
-	byType map[string][]map[string]any
+type contactSet []contactGroup
+
+// contactGroup is the contacts of one type, in order.
+type contactGroup struct {
+	typ      string
+	contacts []map[string]any
 }
 
 // add reads a Contacts list.
@@ -34,24 +37,30 @@ func (c *contactSet) add(list any) {
 		if t == "" {
 			continue
 		}
-		if c.byType == nil {
-			c.byType = map[string][]map[string]any{}
-		}
-		if _, seen := c.byType[t]; !seen {
-			c.types = append(c.types, t)
-		}
-		c.byType[t] = append(c.byType[t], m)
+		g := c.group(t)
+		g.contacts = append(g.contacts, m)
 	}
+}
+
+// group returns the group of type t, added at the end if there is none.
+func (c *contactSet) group(t string) *contactGroup {
+	for i := range *c {
+		if (*c)[i].typ == t {
+			return &(*c)[i]
+		}
+	}
+	*c = append(*c, contactGroup{typ: t})
+	return &(*c)[len(*c)-1]
 }
 
 // writeTo writes KL<Type><Field> into out wherever out has no such field
 // yet: one contact of a type gives plain values, several give arrays aligned
 // with the contacts of that type (null where one lacks the field).
-func (c *contactSet) writeTo(out map[string]any) {
-	for _, t := range c.types {
-		contacts := c.byType[t]
+func (c contactSet) writeTo(out map[string]any) {
+	for _, g := range c {
+		contacts := g.contacts
 		for _, k := range contactFields() {
-			name := "KL" + t + k
+			name := "KL" + g.typ + k
 			if _, taken := out[name]; taken {
 				continue // a fixed path gave it: the more specific source wins
 			}
