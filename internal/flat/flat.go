@@ -26,10 +26,10 @@ func zones() []string { return []string{zoneRed, zoneOrange, zoneYellow, zoneGre
 // HTTP layer adds those). The package doc states the rules. Flatten never
 // fails: a section it cannot read writes nothing.
 func Flatten(res *lookup.Result) map[string]any {
-	out := map[string]any{"KLZone": zoneOf(res)}
 	if res == nil || !res.Found {
-		return out
+		return map[string]any{"KLZone": zoneGrey}
 	}
+	out := map[string]any{"KLZone": zoneOf(res.Zone)}
 	f := &flattener{out: out, typ: res.Indicator.Type}
 	// A fixed order, so that which source wins never depends on map order.
 	for _, s := range sectionReaders() {
@@ -47,13 +47,10 @@ func Flatten(res *lookup.Result) map[string]any {
 	return out
 }
 
-// zoneOf is KLZone: the result's zone, Grey when there is none or the object
-// was not found.
-func zoneOf(res *lookup.Result) string {
-	if res == nil || !res.Found {
-		return zoneGrey
-	}
-	if z, ok := canonicalZone(res.Zone); ok {
+// zoneOf is KLZone of a found result: its zone, Grey when it has none TIP
+// names.
+func zoneOf(zone string) string {
+	if z, ok := canonicalZone(zone); ok {
 		return z
 	}
 	return zoneGrey
