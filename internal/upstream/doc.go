@@ -49,14 +49,6 @@ type Fetcher interface {
 	Lookup(ctx context.Context, ind indicator.Indicator, sections []string, count int) (*tip.Result, error)
 }
 
-// FetcherFunc adapts a function to a Fetcher.
-type FetcherFunc func(ctx context.Context, ind indicator.Indicator, sections []string, count int) (*tip.Result, error)
-
-// Lookup calls f.
-func (f FetcherFunc) Lookup(ctx context.Context, ind indicator.Indicator, sections []string, count int) (*tip.Result, error) {
-	return f(ctx, ind, sections, count)
-}
-
 // transientFailure reports whether err says TIP failed in a way that may pass
 // (429, 5xx, timeout, connection or TLS failure) and a request was actually
 // made: the only errors retry repeats and breaker counts. A Refused error
