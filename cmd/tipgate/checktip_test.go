@@ -3,86 +3,26 @@ package main
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tipgate/tipgate/internal/apikey"
-	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/tip"
 	"github.com/tipgate/tipgate/internal/tipsim"
 )
 
-// buildTipgate builds the binary into a temporary directory.
-func buildTipgate(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tipgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// simEnv starts a simulator requiring client certificates and returns it
-// with the environment that points tipgate at it.
-// key is the one API key of its keys file (role lookup).
-func simEnv(t *testing.T) (sim *tipsim.Sim, creds *tipsim.Credentials, env map[string]string, key string) {
-	t.Helper()
-	creds, err := tipsim.NewCredentials(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim = tipsim.New(tipsim.Options{Credentials: creds, RequireClientCert: true})
-	srv, err := tipsim.Listen("127.0.0.1:0", sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	dir := t.TempDir()
-	files, err := creds.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ = apikey.Generate()
-	keysFile := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keysFile, []byte(`{"keys":[{"name":"siem","sha256":"`+apikey.Hash(key)+`","roles":["lookup"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return sim, creds, map[string]string{
-		"PATH":                     os.Getenv("PATH"),
-		"TIPGATE_TIP_URL":          srv.URL(),
-		"TIPGATE_TIP_CA_FILE":      files.CA,
-		"TIPGATE_TIP_PFX_FILE":     files.ClientPFX,
-		"TIPGATE_TIP_PFX_PASSWORD": creds.PFXPassword,
-		"TIPGATE_TIP_USERNAME":     creds.Username,
-		"TIPGATE_TIP_PASSWORD":     creds.Password,
-		"TIPGATE_TIP_TIMEOUT":      "5s",
-		"TIPGATE_API_KEYS_FILE":    keysFile,
-	}, key
-}
-
-func environ(env map[string]string) []string {
-	var out []string
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
-
 // TestCheckTIP runs `tipgate check-tip` as an operator does and checks its
 // report and exit code for each outcome.
 func TestCheckTIP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTipgate(t)
-	sim, creds, base, _ := simEnv(t)
+	c := newFixture(t)
+	ts := startTIP(t, tipsim.Options{}, nil)
+	sim, creds := ts.sim, ts.creds
+	base := c.env(ts, map[string]string{"TIPGATE_TIP_TIMEOUT": "5s"})
 	tests := []struct {
 		name   string
 		change map[string]string
@@ -124,7 +64,7 @@ func TestCheckTIP(t *testing.T) {
 			for k, v := range tt.change {
 				env[k] = v
 			}
-			cmd := exec.Command(bin, "check-tip")
+			cmd := exec.Command(c.bin, "check-tip")
 			cmd.Env = environ(env)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -158,58 +98,29 @@ func TestCheckTIP(t *testing.T) {
 // SIGHUP: the new key works, the removed one is refused, and the process
 // goes on serving (SIGHUP's default would end it).
 func TestSIGHUPReloadsKeys(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildTipgate(t)
-	_, _, env, oldKey := simEnv(t)
-	addr := freeAddr(t)
-	env["TIPGATE_ADDR"] = addr
-	env["TIPGATE_TIP_PROBE"] = "false"
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = environ(env)
-	var stderr logbuf.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	base := "http://" + addr
-	waitHealthy(t, base, exited, &stderr)
+	c := newFixture(t)
+	ts := startTIP(t, tipsim.Options{}, nil)
+	r := c.serve("tipgate", c.env(ts, map[string]string{"TIPGATE_TIP_TIMEOUT": "5s", "TIPGATE_TIP_PROBE": "false"}))
+	defer r.terminate(10 * time.Second) // and the test's cleanup kills it if it did not exit
+	oldKey, stderr := c.key, r.stderr
 
 	status := func(key string) int {
-		req, _ := http.NewRequest(http.MethodGet, base+"/v1/sections", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		resp, _, err := r.get("/v1/sections", key)
+		if resp == nil {
 			t.Fatalf("%v\n%s", err, stderr.String())
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		return resp.StatusCode
 	}
 	if got := status(oldKey); got != http.StatusOK {
 		t.Fatalf("the first key = %d before the reload", got)
 	}
 	newKey, _ := apikey.Generate()
-	tmp := env["TIPGATE_API_KEYS_FILE"] + ".new"
-	if err := os.WriteFile(tmp, []byte(`{"keys":[{"name":"soar","sha256":"`+apikey.Hash(newKey)+`","roles":["lookup"]}]}`), 0o600); err != nil {
+	tmp := c.keysFile + ".new"
+	writeKeys(t, tmp, "soar", apikey.Hash(newKey))
+	if err := os.Rename(tmp, c.keysFile); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, env["TIPGATE_API_KEYS_FILE"]); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -223,9 +134,8 @@ func TestSIGHUPReloadsKeys(t *testing.T) {
 		t.Errorf("the removed key = %d after SIGHUP, want 401", got)
 	}
 	select {
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("tipgate exited on SIGHUP: %v", err)
+	case <-r.done:
+		t.Fatalf("tipgate exited on SIGHUP: %v", r.err)
 	default:
 	}
 	logs := stderr.String()

@@ -10,285 +10,27 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/coord"
-	"github.com/tipgate/tipgate/internal/logbuf"
-	"github.com/tipgate/tipgate/internal/redistest"
 	"github.com/tipgate/tipgate/internal/tipsim"
 )
-
-// clusterWait bounds every wait of these tests for something that should
-// take milliseconds: generous, because the suite runs under -race on two
-// shared cores.
-const clusterWait = 20 * time.Second
 
 // Metric names the tests read from each replica's /metrics.
 const (
 	metricCoalesced = "tipgate_tip_coalesced_total"  // callers that joined a flight in their process
 	metricLockWaits = "tipgate_tip_lock_waits_total" // flights that waited on another's fetch lock
 )
-
-// The binary is built once and shared by every test that runs it; the
-// last test to let go of it removes it. Each test takes its reference
-// before t.Parallel, so that parallel tests all hold one while any runs.
-var sharedBin struct {
-	mu   sync.Mutex
-	dir  string
-	path string
-	refs int
-}
-
-// tipgateBinary returns the path of the built tipgate binary, building it
-// on first use. It is built without -race: the race detector is for the
-// tests' own code, and a replica under it would only be slower.
-func tipgateBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	sharedBin.mu.Lock()
-	defer sharedBin.mu.Unlock()
-	if sharedBin.path == "" {
-		dir, err := os.MkdirTemp("", "tipgate-cluster-test-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(dir, "tipgate")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			_ = os.RemoveAll(dir)
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		sharedBin.dir, sharedBin.path = dir, bin
-	}
-	sharedBin.refs++
-	t.Cleanup(func() {
-		sharedBin.mu.Lock()
-		defer sharedBin.mu.Unlock()
-		if sharedBin.refs--; sharedBin.refs == 0 {
-			_ = os.RemoveAll(sharedBin.dir)
-			sharedBin.dir, sharedBin.path = "", ""
-		}
-	})
-	return sharedBin.path
-}
-
-// tipServer is the simulator behind TLS with client certificates, like
-// tipsim.Listen, with a gate in front of it: while the gate is closed the
-// lookups it holds wait before reaching the simulator, so a test can hold
-// TIP's answer until every caller it started is parked on a flight or a
-// lock. Counting parked callers is exact where a delay would only be likely
-// long enough.
-type tipServer struct {
-	sim   *tipsim.Sim
-	url   string
-	files tipsim.Files
-	creds *tipsim.Credentials
-
-	hold    func(*http.Request) bool // which lookups the gate holds; nil: none
-	arrived atomic.Int64             // lookups the gate held (or holds)
-	gate    chan struct{}
-	opened  sync.Once
-}
-
-// holdAll makes the gate hold every lookup.
-func holdAll(*http.Request) bool { return true }
-
-// startTIP starts a simulator with its own credentials. The gate holds the
-// lookups hold picks (none when nil) until Open.
-func startTIP(t *testing.T, opts tipsim.Options, hold func(*http.Request) bool) *tipServer {
-	t.Helper()
-	creds, err := tipsim.NewCredentials(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := creds.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Credentials, opts.RequireClientCert = creds, true
-	s := &tipServer{sim: tipsim.New(opts), files: files, creds: creds, hold: hold, gate: make(chan struct{})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Requests derive from base, so closing the server also ends lookups
-	// that the gate or a Hang fault holds.
-	base, cancel := context.WithCancel(context.Background())
-	sim := s.sim.Handler()
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.hold != nil && strings.HasPrefix(r.URL.Path, "/api/") && s.hold(r) {
-				s.arrived.Add(1)
-				select {
-				case <-s.gate:
-				case <-r.Context().Done():
-					panic(http.ErrAbortHandler)
-				}
-			}
-			sim.ServeHTTP(w, r)
-		}),
-		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{creds.Server},
-			ClientCAs:    creds.ClientCAs(),
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-		},
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		// Callers that give up and replicas killed mid-request are part of
-		// these tests; their TLS and connection errors are noise.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.ServeTLS(ln, "", "")
-	}()
-	t.Cleanup(func() {
-		cancel()
-		_ = srv.Close()
-		<-done
-	})
-	s.url = "https://" + ln.Addr().String()
-	return s
-}
-
-// Open lets every held and later lookup through.
-func (s *tipServer) Open() { s.opened.Do(func() { close(s.gate) }) }
-
-// cluster is one test's shared setup: a Redis, an API key, and the binary.
-type cluster struct {
-	t        *testing.T
-	bin      string
-	redis    *redistest.Server
-	key      string
-	keysFile string
-	client   *http.Client
-}
-
-// newCluster takes a reference to the binary; call it before t.Parallel.
-func newCluster(t *testing.T) *cluster {
-	t.Helper()
-	bin := tipgateBinary(t)
-	key, err := apikey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keysFile := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keysFile, []byte(`{"keys":[{"name":"siem","sha256":"`+apikey.Hash(key)+`","roles":["lookup"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
-	c := &cluster{t: t, bin: bin, key: key, keysFile: keysFile,
-		client: &http.Client{Transport: tr, Timeout: clusterWait}}
-	t.Cleanup(tr.CloseIdleConnections)
-	return c
-}
-
-// withRedis gives the cluster its throwaway Redis; call it after
-// t.Parallel, so that waiting tests hold no redis-server.
-func (c *cluster) withRedis() *cluster {
-	c.redis = redistest.New(c.t)
-	return c
-}
-
-// replica is one running `tipgate serve`.
-type replica struct {
-	name   string
-	base   string
-	cmd    *exec.Cmd
-	stderr *logbuf.Buffer
-	done   chan struct{} // closed when the process has been waited for
-	err    error         // the exit, once done is closed
-}
-
-// start runs a replica against tip on the cluster's Redis, with extra
-// TIPGATE_* variables, and waits until it is healthy. The process is
-// killed when the test ends if it still runs.
-func (c *cluster) start(name string, tip *tipServer, env ...string) *replica {
-	t := c.t
-	t.Helper()
-	pwFile := filepath.Join(t.TempDir(), "tip_password")
-	if err := os.WriteFile(pwFile, []byte(tip.creds.Password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	cmd := exec.Command(c.bin, "serve")
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"TIPGATE_ADDR=" + addr,
-		"TIPGATE_TIP_URL=" + tip.url,
-		"TIPGATE_TIP_CA_FILE=" + tip.files.CA,
-		"TIPGATE_TIP_PFX_FILE=" + tip.files.ClientPFX,
-		"TIPGATE_TIP_PFX_PASSWORD=" + tip.creds.PFXPassword,
-		"TIPGATE_TIP_USERNAME=" + tip.creds.Username,
-		"TIPGATE_TIP_PASSWORD_FILE=" + pwFile,
-		"TIPGATE_API_KEYS_FILE=" + c.keysFile,
-		"TIPGATE_REDIS_URL=" + c.redis.URL(),
-		// These tests count TIP requests: no start-up probe may add one.
-		"TIPGATE_TIP_PROBE=false",
-		"TIPGATE_SHUTDOWN_TIMEOUT=5s",
-		"TIPGATE_LOG_LEVEL=debug",
-	}, env...)
-	r := &replica{name: name, base: "http://" + addr, cmd: cmd, stderr: &logbuf.Buffer{}, done: make(chan struct{})}
-	cmd.Stderr = r.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		r.err = cmd.Wait()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		r.kill()
-		if t.Failed() {
-			t.Logf("replica %s's log:\n%s", r.name, r.stderr.String())
-		}
-	})
-	exited := make(chan error, 1)
-	go func() {
-		<-r.done
-		exited <- r.err
-	}()
-	waitHealthy(t, r.base, exited, r.stderr)
-	// Ready means the store answered a ping: the replica holds a Redis
-	// connection before the test's first lookup needs one.
-	eventually(t, "replica "+name+" ready with its store", func() (bool, error) {
-		resp, err := c.client.Get(r.base + "/readyz")
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		var ready struct{ Status string }
-		err = json.NewDecoder(resp.Body).Decode(&ready)
-		return ready.Status == "ready", err
-	})
-	return r
-}
 
 // degraded reports whether r logged a warning from its store or its
 // coordination: Redis did not answer within tipgate's own short deadlines,
@@ -351,33 +93,6 @@ func (v *verdict) done() {
 	}
 }
 
-// kill ends the process at once (SIGKILL) and waits for it.
-func (r *replica) kill() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.done
-}
-
-// stop asks the process to drain (SIGTERM) and waits for it to exit,
-// killing it if it takes longer than its drain allows.
-func (r *replica) stop(t *testing.T) {
-	t.Helper()
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-		if r.err != nil {
-			t.Errorf("replica %s exited after SIGTERM: %v", r.name, r.err)
-		}
-	case <-time.After(clusterWait):
-		r.kill()
-		t.Errorf("replica %s still ran %v after SIGTERM", r.name, clusterWait)
-	}
-}
-
 // answer is one lookup's outcome as a caller sees it.
 type answer struct {
 	status int
@@ -415,7 +130,7 @@ func (a answer) records(section string) (int, error) {
 
 // lookup asks replica r with the cluster's key. It never fails the test, so
 // that goroutines may call it; the answer carries any error.
-func (c *cluster) lookup(r *replica, params url.Values) answer {
+func (c *fixture) lookup(r *replica, params url.Values) answer {
 	req, err := http.NewRequest(http.MethodGet, r.base+"/v1/lookup?"+params.Encode(), nil)
 	if err != nil {
 		return answer{err: err}
@@ -438,7 +153,7 @@ func (c *cluster) lookup(r *replica, params url.Values) answer {
 
 // metric returns the sum of every series of the metric name on r's
 // /metrics (0 when it has none yet).
-func (c *cluster) metric(r *replica, name string) (float64, error) {
+func (c *fixture) metric(r *replica, name string) (float64, error) {
 	resp, err := c.client.Get(r.base + "/metrics")
 	if err != nil {
 		return 0, err
@@ -473,7 +188,7 @@ func (c *cluster) metric(r *replica, name string) (float64, error) {
 }
 
 // mustMetric is metric for the test's own goroutine.
-func (c *cluster) mustMetric(r *replica, name string) float64 {
+func (c *fixture) mustMetric(r *replica, name string) float64 {
 	c.t.Helper()
 	v, err := c.metric(r, name)
 	if err != nil {
@@ -486,7 +201,7 @@ func (c *cluster) mustMetric(r *replica, name string) float64 {
 // process, or started one that waits on another's fetch lock, or started
 // one that reached TIP (the gate). While TIP's answer is held, a caller
 // counts once and only once.
-func (c *cluster) parked(tip *tipServer, rs ...*replica) (int, error) {
+func (c *fixture) parked(tip *tipServer, rs ...*replica) (int, error) {
 	n := int(tip.arrived.Load())
 	for _, r := range rs {
 		for _, m := range []string{metricCoalesced, metricLockWaits} {
@@ -498,22 +213,6 @@ func (c *cluster) parked(tip *tipServer, rs ...*replica) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// eventually polls cond until it holds, failing the test after clusterWait.
-func eventually(t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(clusterWait)
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v (last error: %v)", what, clusterWait, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func indicatorQuery(ind string, kv ...string) url.Values {
@@ -530,8 +229,6 @@ func indicatorQuery(ind string, kv ...string) url.Values {
 // parked, so the overlap is certain rather than likely.
 func TestClusterColdBurstMakesOneTIPRequest(t *testing.T) {
 	c := newCluster(t)
-	t.Parallel()
-	c.withRedis()
 	tip := startTIP(t, tipsim.Options{}, holdAll)
 	rs := []*replica{c.start("A", tip), c.start("B", tip), c.start("C", tip)}
 	v := &verdict{t: t, rs: rs}
@@ -606,8 +303,6 @@ func TestClusterColdBurstMakesOneTIPRequest(t *testing.T) {
 // fetches, and every caller on the surviving replicas is answered.
 func TestClusterLockHolderKilledMidFetch(t *testing.T) {
 	c := newCluster(t)
-	t.Parallel()
-	c.withRedis()
 	tip := startTIP(t, tipsim.Options{}, nil)
 	a, b, cc := c.start("A", tip), c.start("B", tip), c.start("C", tip)
 	v := &verdict{t: t, rs: []*replica{a, b, cc}}
@@ -665,15 +360,9 @@ func TestClusterLockHolderKilledMidFetch(t *testing.T) {
 // each caller gets as many records as it asked for, or all there are.
 func TestClusterLimitsCoalesce(t *testing.T) {
 	c := newCluster(t)
-	t.Parallel()
-	c.withRedis()
-	const (
-		ind     = "red.limits2.example.com"
-		section = "DomainDnsResolutions"
-	)
-	available := simRecords(t, "domain", ind, section)
+	available := limitsRecords(t)
 	if available <= 10 {
-		t.Fatalf("the simulator has %d %s records for %s; the test needs more than 10", available, section, ind)
+		t.Fatalf("the simulator has %d %s records for %s; the test needs more than 10", available, limitsSection, limitsInd)
 	}
 	tip := startTIP(t, tipsim.Options{}, holdAll)
 	rs := []*replica{c.start("A", tip), c.start("B", tip), c.start("C", tip)}
@@ -698,7 +387,7 @@ func TestClusterLimitsCoalesce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, cl := range calls {
 		wg.Go(func() {
-			answers[i] = c.lookup(cl.r, indicatorQuery(ind, "sections", section, "limit", strconv.Itoa(cl.limit)))
+			answers[i] = c.lookup(cl.r, indicatorQuery(limitsInd, "sections", limitsSection, "limit", strconv.Itoa(cl.limit)))
 		})
 	}
 	eventually(t, "every caller parked on a flight or a lock", func() (bool, error) {
@@ -716,7 +405,7 @@ func TestClusterLimitsCoalesce(t *testing.T) {
 		if a.err != nil || a.status != http.StatusOK {
 			v.fatalf("limit %d on %s: %v", cl.limit, cl.r.name, a)
 		}
-		n, err := a.records(section)
+		n, err := a.records(limitsSection)
 		if err != nil {
 			v.fatalf("limit %d on %s: %v: %s", cl.limit, cl.r.name, err, a.body)
 		}
@@ -732,13 +421,7 @@ func TestClusterLimitsCoalesce(t *testing.T) {
 // cost two TIP requests, not three.
 func TestClusterLimitsSmallerAnswerLast(t *testing.T) {
 	c := newCluster(t)
-	t.Parallel()
-	c.withRedis()
-	const (
-		ind     = "red.limits2.example.com"
-		section = "DomainDnsResolutions"
-	)
-	available := simRecords(t, "domain", ind, section)
+	available := limitsRecords(t)
 	// Hold only the small fetch, so that it answers last.
 	tip := startTIP(t, tipsim.Options{}, func(r *http.Request) bool { return r.URL.Query().Get("count") == "5" })
 	a, b := c.start("A", tip), c.start("B", tip)
@@ -746,14 +429,14 @@ func TestClusterLimitsSmallerAnswerLast(t *testing.T) {
 	defer v.done()
 
 	query := func(limit int) url.Values {
-		return indicatorQuery(ind, "sections", section, "limit", strconv.Itoa(limit))
+		return indicatorQuery(limitsInd, "sections", limitsSection, "limit", strconv.Itoa(limit))
 	}
 	small := make(chan answer, 1)
 	go func() { small <- c.lookup(a, query(5)) }()
 	eventually(t, "the limit-5 fetch held at TIP", func() (bool, error) { return tip.arrived.Load() == 1, nil })
 	if ans := c.lookup(b, query(1000)); ans.err != nil || ans.status != http.StatusOK {
 		v.fatalf("limit 1000 on B: %v", ans)
-	} else if n, _ := ans.records(section); n != available {
+	} else if n, _ := ans.records(limitsSection); n != available {
 		v.fatalf("limit 1000 on B: %d records, want %d", n, available)
 	}
 	tip.Open()
@@ -770,13 +453,26 @@ func TestClusterLimitsSmallerAnswerLast(t *testing.T) {
 		if ans.err != nil || ans.status != http.StatusOK {
 			v.fatalf("later limit 1000 on %s: %v", r.name, ans)
 		}
-		if n, _ := ans.records(section); n != available || ans.Cache != "hit" {
+		if n, _ := ans.records(limitsSection); n != available || ans.Cache != "hit" {
 			v.errorf("later limit 1000 on %s: %d records, cache %q; want %d, hit", r.name, n, ans.Cache, available)
 		}
 	}
 	if got := tip.sim.Requests(); got != 2 {
 		v.errorf("TIP requests = %d, want 2", got)
 	}
+}
+
+// The indicator and the list section of the limits tests.
+const (
+	limitsInd     = "red.limits2.example.com"
+	limitsSection = "DomainDnsResolutions"
+)
+
+// limitsRecords is how many limitsSection records the simulator has for
+// limitsInd.
+func limitsRecords(t *testing.T) int {
+	t.Helper()
+	return simRecords(t, "domain", limitsInd, limitsSection)
 }
 
 // simRecords is how many records the simulator has for a list section, at
@@ -809,7 +505,7 @@ func simRecords(t *testing.T, typ, ind, section string) int {
 // refused without asking TIP, with Retry-After at the next UTC midnight;
 // what is cached is still served.
 func TestClusterDailyBudgetAcrossReplicas(t *testing.T) {
-	c := newCluster(t)
+	c := newFixture(t)
 	t.Parallel()
 	skipNearUTCMidnight(t)
 	c.withRedis()
@@ -845,7 +541,7 @@ func TestClusterDailyBudgetAcrossReplicas(t *testing.T) {
 // replica counted in memory while Redis was unreachable still count
 // against the shared daily budget once Redis is back.
 func TestClusterBudgetCountsRequestsMadeDuringOutage(t *testing.T) {
-	c := newCluster(t)
+	c := newFixture(t)
 	t.Parallel()
 	skipNearUTCMidnight(t)
 	c.withRedis()
@@ -883,7 +579,7 @@ func TestClusterBudgetCountsRequestsMadeDuringOutage(t *testing.T) {
 
 // checkBudgetSpent asks r a new question with the daily budget spent: a 503
 // tip-budget-spent problem with Retry-After at the next UTC midnight.
-func checkBudgetSpent(v *verdict, c *cluster, r *replica, q url.Values) {
+func checkBudgetSpent(v *verdict, c *fixture, r *replica, q url.Values) {
 	v.t.Helper()
 	before := time.Now()
 	a := c.lookup(r, q)
@@ -920,8 +616,6 @@ func untilUTCMidnight(now time.Time) time.Duration {
 // but different TIP URLs never serve each other's entries.
 func TestClusterNamespacePerUpstream(t *testing.T) {
 	c := newCluster(t)
-	t.Parallel()
-	c.withRedis()
 	s1 := startTIP(t, tipsim.Options{}, nil)
 	s2 := startTIP(t, tipsim.Options{}, nil)
 	a, b := c.start("A", s1), c.start("B", s2)

@@ -25,7 +25,7 @@ func TestStartupFailuresNameTheVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	goodKeys := filepath.Join(dir, "keys.json")
-	os.WriteFile(goodKeys, []byte(`{"keys":[{"name":"siem","sha256":"`+strings.Repeat("ab", 32)+`","roles":["lookup"]}]}`), 0o600)
+	writeKeys(t, goodKeys, "siem", strings.Repeat("ab", 32))
 	badKeys := filepath.Join(dir, "bad-keys.json")
 	os.WriteFile(badKeys, []byte(`{"keys": [`), 0o600)
 

@@ -3,22 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tipgate/tipgate/internal/apikey"
 	"github.com/tipgate/tipgate/internal/app"
 	"github.com/tipgate/tipgate/internal/config"
 	"github.com/tipgate/tipgate/internal/config/configtest"
-	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/tipsim"
 )
 
@@ -119,60 +114,15 @@ func TestHelpStartsNothing(t *testing.T) {
 // request still waiting at the deadline gets a 503 shutting-down problem,
 // and the process exits 0.
 func TestProcessAnswers503AtTheDrainDeadline(t *testing.T) {
-	bin := tipgateBinary(t)
-	creds, err := tipsim.NewCredentials(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := tipsim.New(tipsim.Options{Credentials: creds, RequireClientCert: true})
-	simSrv, err := tipsim.Listen("127.0.0.1:0", sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer simSrv.Close()
-	dir := t.TempDir()
-	files, err := creds.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := apikey.Generate()
-	keysFile := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keysFile, []byte(`{"keys":[{"name":"siem","sha256":"`+apikey.Hash(key)+`","roles":["lookup"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"TIPGATE_ADDR=" + addr,
-		"TIPGATE_TIP_URL=" + simSrv.URL(),
-		"TIPGATE_TIP_CA_FILE=" + files.CA,
-		"TIPGATE_TIP_PFX_FILE=" + files.ClientPFX,
-		"TIPGATE_TIP_PFX_PASSWORD=" + creds.PFXPassword,
-		"TIPGATE_TIP_USERNAME=" + creds.Username,
-		"TIPGATE_TIP_PASSWORD=" + creds.Password,
-		"TIPGATE_API_KEYS_FILE=" + keysFile,
-		"TIPGATE_TIP_TIMEOUT=60s",
-		"TIPGATE_REQUEST_TIMEOUT=60s",
-		"TIPGATE_SHUTDOWN_TIMEOUT=1s",
-		"TIPGATE_TIP_PROBE=false", // the test counts TIP requests to know its lookup is in flight
-	}
-	var stderr logbuf.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	base := "http://" + addr
-	waitHealthy(t, base, exited, &stderr)
+	c := newFixture(t)
+	tip := startTIP(t, tipsim.Options{}, nil)
+	r := c.serve("tipgate", c.env(tip, map[string]string{
+		"TIPGATE_TIP_TIMEOUT":      "60s",
+		"TIPGATE_REQUEST_TIMEOUT":  "60s",
+		"TIPGATE_SHUTDOWN_TIMEOUT": "1s",
+		"TIPGATE_TIP_PROBE":        "false", // the test counts TIP requests to know its lookup is in flight
+	}))
+	sim, stderr := tip.sim, r.stderr
 
 	sim.Inject(tipsim.Fault{Hang: true})
 	type answer struct {
@@ -183,15 +133,11 @@ func TestProcessAnswers503AtTheDrainDeadline(t *testing.T) {
 	}
 	answers := make(chan answer, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, base+"/v1/lookup?indicator=red.hang.example.com", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		resp, body, err := r.get("/v1/lookup?indicator=red.hang.example.com", c.key)
+		if resp == nil {
 			answers <- answer{err: err}
 			return
 		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
 		answers <- answer{resp.StatusCode, resp.Header.Get("Retry-After"), body, err}
 	}()
 	for deadline := time.Now().Add(10 * time.Second); sim.Requests() == 0; time.Sleep(5 * time.Millisecond) {
@@ -199,7 +145,7 @@ func TestProcessAnswers503AtTheDrainDeadline(t *testing.T) {
 			t.Fatalf("the lookup never reached the simulator\n%s", stderr.String())
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	a := <-answers
@@ -209,14 +155,11 @@ func TestProcessAnswers503AtTheDrainDeadline(t *testing.T) {
 		t.Fatalf("the request waiting at the drain deadline got %v %d %s (Retry-After %q), want 503 shutting-down\n%s",
 			a.err, a.status, a.body, a.retryAfter, stderr.String())
 	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want 0\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
+	if !r.exited(20 * time.Second) {
 		t.Fatalf("still running 20s after SIGTERM\n%s", stderr.String())
+	}
+	if r.err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0\n%s", r.err, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "the drain deadline passed") {
 		t.Errorf("no line says the drain deadline passed:\n%s", stderr.String())
