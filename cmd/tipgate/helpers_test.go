@@ -276,14 +276,15 @@ type replica struct {
 	err    error         // the exit, once done is closed
 }
 
-// serve runs `tipgate serve` with env as its whole environment, plus a
+// serve runs `tipgate` (serve, the command a bare binary runs, as the
+// container and the peer benchmark start it) with env as its whole environment, plus a
 // free TIPGATE_ADDR, and waits until it is healthy. The process is killed
 // when the test ends if it still runs.
 func (c *fixture) serve(name string, env map[string]string) *replica {
 	t := c.t
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(c.bin, "serve")
+	cmd := exec.Command(c.bin)
 	cmd.Env = append(environ(env), "TIPGATE_ADDR="+addr)
 	r := &replica{name: name, base: "http://" + addr, cmd: cmd, stderr: &logbuf.Buffer{}, done: make(chan struct{})}
 	// Read while the process writes to it, when a check fails early.

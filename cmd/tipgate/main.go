@@ -40,13 +40,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	cmd, rest := "serve", []string(nil)
 	if len(args) > 0 {
-		cmd = args[0]
+		cmd, rest = args[0], args[1:]
 	}
 	// A subcommand asked for help prints it and does nothing else: help
 	// must never start a server.
-	for _, a := range args[1:] {
+	for _, a := range rest {
 		switch a {
 		case "-h", "-help", "--help", "help":
 			fmt.Fprint(stdout, usage)

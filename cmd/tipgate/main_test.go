@@ -47,6 +47,9 @@ func TestStartupFailuresNameTheVariable(t *testing.T) {
 		wantOut []string // in stderr
 	}{
 		{name: "valid", args: []string{"check-config"}, want: 0},
+		// A bare binary serves: it reads the configuration as serve does.
+		{name: "no command", args: []string{}, change: map[string]string{"TIPGATE_CACHE_TTL": "forever"}, want: 1,
+			wantOut: []string{"TIPGATE_CACHE_TTL"}},
 		{name: "wrong PFX password", change: map[string]string{"TIPGATE_TIP_PFX_PASSWORD": "wrong-password-123"}, want: 1,
 			wantOut: []string{"TIPGATE_TIP_PFX_PASSWORD", "does not open the PFX file"}},
 		{name: "missing PFX file", change: map[string]string{"TIPGATE_TIP_PFX_FILE": filepath.Join(dir, "nope.pfx")}, want: 1,
