@@ -33,7 +33,7 @@ func Flatten(res *lookup.Result) map[string]any {
 	f := &flattener{out: out, typ: res.Indicator.Type}
 	// A fixed order, so that which source wins never depends on map order.
 	for _, s := range sectionReaders() {
-		raw, ok := res.Sections[s.name]
+		raw, ok := res.Section(s.name)
 		if !ok {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tipgate/tipgate/internal/flat"
 	"github.com/tipgate/tipgate/internal/indicator"
@@ -19,9 +20,9 @@ import (
 func FuzzFlatten(f *testing.F) {
 	for typ, res := range complete() {
 		whole := map[string]json.RawMessage{}
-		for name, raw := range res.Sections {
-			whole[name] = raw
-			f.Add([]byte(raw), string(typ), "Red")
+		for _, s := range res.Sections {
+			whole[s.Name] = s.JSON()
+			f.Add([]byte(s.JSON()), string(typ), "Red")
 		}
 		b, _ := json.Marshal(whole)
 		f.Add(b, string(typ), "Orange")
@@ -35,8 +36,8 @@ func FuzzFlatten(f *testing.F) {
 
 	cat := tip.NewCatalog()
 	f.Fuzz(func(t *testing.T, data []byte, typ, zone string) {
-		res := &lookup.Result{Indicator: indicator.Indicator{Type: indicator.Type(typ), Value: "x"}, Zone: zone, Found: true,
-			Sections: map[string]json.RawMessage{}}
+		res := &lookup.Result{Indicator: indicator.Indicator{Type: indicator.Type(typ), Value: "x"}, Zone: zone, Found: true}
+		sections := map[string]json.RawMessage{}
 		names := map[string]bool{}
 		for _, ty := range indicator.Types() {
 			for _, s := range cat.All(ty) {
@@ -44,13 +45,16 @@ func FuzzFlatten(f *testing.F) {
 			}
 		}
 		for n := range names {
-			res.Sections[n] = json.RawMessage(data)
+			sections[n] = json.RawMessage(data)
 		}
 		var members map[string]json.RawMessage
 		if json.Unmarshal(data, &members) == nil {
 			for n, raw := range members {
-				res.Sections[n] = raw
+				sections[n] = raw
 			}
+		}
+		for n, raw := range sections {
+			res.Sections = append(res.Sections, lookup.NewSection(n, raw, time.Time{}))
 		}
 		out := flat.Flatten(res)
 		switch out["KLZone"] {

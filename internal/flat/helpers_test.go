@@ -5,11 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tipgate/tipgate/internal/flat"
 	"github.com/tipgate/tipgate/internal/indicator"
@@ -37,7 +40,7 @@ func simResult(t *testing.T, sim *tipsim.Sim, typ indicator.Type, value string, 
 	ind := indicator.Indicator{Type: typ, Value: value}
 	switch rec.Code {
 	case http.StatusNotFound:
-		return &lookup.Result{Indicator: ind, Zone: "Grey", Found: false, Sections: map[string]json.RawMessage{}}
+		return &lookup.Result{Indicator: ind, Zone: "Grey", Found: false}
 	case http.StatusOK:
 	default:
 		t.Fatalf("simulator answered %s %d: %s", target, rec.Code, rec.Body)
@@ -52,26 +55,35 @@ func simResult(t *testing.T, sim *tipsim.Sim, typ indicator.Type, value string, 
 	}
 	delete(body, "Zone")
 	delete(body, "LicenseInfo")
-	return &lookup.Result{Indicator: ind, Zone: zone, Found: true, Sections: body}
+	return &lookup.Result{Indicator: ind, Zone: zone, Found: true, Sections: sectionsOf(body)}
 }
 
 // jsonResult builds a found result from section JSON literals.
 func jsonResult(typ indicator.Type, value, zone string, sections map[string]string) *lookup.Result {
-	res := &lookup.Result{Indicator: indicator.Indicator{Type: typ, Value: value}, Zone: zone, Found: true,
-		Sections: map[string]json.RawMessage{}}
+	m := map[string]json.RawMessage{}
 	for k, v := range sections {
-		res.Sections[k] = json.RawMessage(v)
+		m[k] = json.RawMessage(v)
 	}
-	return res
+	return &lookup.Result{Indicator: indicator.Indicator{Type: typ, Value: value}, Zone: zone, Found: true, Sections: sectionsOf(m)}
+}
+
+// sectionsOf turns sections by name into a result's sections, sorted by
+// name.
+func sectionsOf(m map[string]json.RawMessage) []lookup.Section {
+	var out []lookup.Section
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, lookup.NewSection(name, m[name], time.Time{}))
+	}
+	return out
 }
 
 // only keeps the named sections of a result.
 func only(res *lookup.Result, sections []string) *lookup.Result {
 	out := *res
-	out.Sections = map[string]json.RawMessage{}
-	for _, s := range sections {
-		if raw, ok := res.Sections[s]; ok {
-			out.Sections[s] = raw
+	out.Sections = nil
+	for _, s := range res.Sections {
+		if slices.Contains(sections, s.Name) {
+			out.Sections = append(out.Sections, s)
 		}
 	}
 	return &out
@@ -141,7 +153,7 @@ func checkInvariants(t *testing.T, res *lookup.Result, out map[string]any) {
 	allowed := allowedNames(res.Indicator.Type)
 	hasWhoIs := false
 	for _, s := range []string{"IpWhoIs", "DomainWhoIsInfo", "UrlDomainWhoIs"} {
-		_, ok := res.Sections[s]
+		_, ok := res.Section(s)
 		hasWhoIs = hasWhoIs || ok
 	}
 	for k, v := range out {

@@ -319,7 +319,7 @@ func checkOracle(t *testing.T, res *lookup.Result, out map[string]any) {
 		}
 	}
 	for _, s := range scalars {
-		raw, ok := res.Sections[s.section]
+		raw, ok := res.Section(s.section)
 		if !ok {
 			continue
 		}
@@ -353,7 +353,7 @@ func checkOracle(t *testing.T, res *lookup.Result, out map[string]any) {
 		{"DomainGeneralInfo", "Categories", "KLCategories"},
 	}
 	for _, l := range lists {
-		raw, ok := res.Sections[l.section]
+		raw, ok := res.Section(l.section)
 		if !ok {
 			continue
 		}
@@ -392,7 +392,7 @@ func checkOracle(t *testing.T, res *lookup.Result, out map[string]any) {
 		{"Subdomains", "Subdomain", []string{"KL%Subdomains"}, nil},
 	}
 	for _, b := range buckets {
-		raw, ok := res.Sections[b.section]
+		raw, ok := res.Section(b.section)
 		if !ok || (b.types != nil && !slices.Contains(b.types, res.Indicator.Type)) {
 			continue
 		}
@@ -413,7 +413,7 @@ func checkOracle(t *testing.T, res *lookup.Result, out map[string]any) {
 
 	// Contacts: the simulator gives each contact type once.
 	for _, w := range []string{"IpWhoIs", "DomainWhoIsInfo", "UrlDomainWhoIs"} {
-		raw, ok := res.Sections[w]
+		raw, ok := res.Section(w)
 		if !ok {
 			continue
 		}

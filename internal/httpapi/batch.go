@@ -109,8 +109,14 @@ func parseBatchItem(i int, el json.RawMessage, dups []duplicate) batchEntry {
 // lookup response, whose indicator is the normalised form, and the
 // indicator as the caller gave it.
 type batchLookupResult struct {
-	Input string `json:"input"`
-	lookupResponse
+	Input  string
+	Result *lookup.Result
+}
+
+// MarshalJSON writes the item as appendLookup does, with the input first.
+func (b batchLookupResult) MarshalJSON() ([]byte, error) {
+	out := append(appendString([]byte(`{"input":`), b.Input), ',')
+	return append(appendLookupFields(out, b.Result), '}'), nil
 }
 
 // batchErrorResult is one item of a batch that has no answer.
@@ -251,7 +257,7 @@ func (s *server) sectionsOf(t indicator.Type, names []string) []string {
 
 func (s *server) batchResult(input string, res *lookup.Result, format string) any {
 	if format != formatFlat {
-		return batchLookupResult{Input: input, lookupResponse: newLookupResponse(res)}
+		return batchLookupResult{Input: input, Result: res}
 	}
 	flat := s.flatBody(res)
 	flat["input"] = input

@@ -221,14 +221,12 @@ func (f *fakeService) lookups() int {
 // hitResult answers every requested section from the "cache".
 func hitResult(req lookup.Request) *lookup.Result {
 	res := &lookup.Result{
-		Indicator:          req.Indicator,
-		Zone:               "Red",
-		Found:              true,
-		Limit:              req.Limit,
-		Sections:           map[string]json.RawMessage{},
-		ReceivedAt:         receivedAt,
-		SectionsReceivedAt: map[string]time.Time{},
-		Cache:              lookup.CacheHit,
+		Indicator:  req.Indicator,
+		Zone:       "Red",
+		Found:      true,
+		Limit:      req.Limit,
+		ReceivedAt: receivedAt,
+		Cache:      lookup.CacheHit,
 	}
 	switch req.Mode {
 	case lookup.Refresh:
@@ -241,8 +239,7 @@ func hitResult(req lookup.Request) *lookup.Result {
 		if s.Kind == tip.List {
 			raw = json.RawMessage(`[{"Url":"http://a.example/?x=1&y=2"}]`)
 		}
-		res.Sections[name] = raw
-		res.SectionsReceivedAt[name] = receivedAt
+		res.Sections = append(res.Sections, lookup.NewSection(name, raw, receivedAt))
 	}
 	return res
 }

@@ -458,17 +458,15 @@ func TestLookupResponse(t *testing.T) {
 			Zone:      "Red",
 			Found:     true,
 			Limit:     req.Limit,
-			Sections: map[string]json.RawMessage{
-				"DomainGeneralInfo":    json.RawMessage(`{"Domain":"example.com","HitsCount":7}`),
-				"DomainDnsResolutions": json.RawMessage(`[{"Ip":"1.2.3.4","Url":"http://x/?a=1&b=<2>"}]`),
+			// In the catalog's order; the answer sorts them by name.
+			Sections: []lookup.Section{
+				lookup.NewSection("DomainGeneralInfo", json.RawMessage(`{"Domain":"example.com","HitsCount":7}`), receivedAt),
+				lookup.NewSection("DomainDnsResolutions", json.RawMessage(`[{"Ip":"1.2.3.4","Url":"http://x/?a=1&b=<2>"}]`),
+					receivedAt.Add(time.Second+5*time.Millisecond)),
 			},
 			// A zone other than UTC, and nanoseconds, to check the layout.
 			ReceivedAt: receivedAt.In(time.FixedZone("CET", 3600)),
-			SectionsReceivedAt: map[string]time.Time{
-				"DomainGeneralInfo":    receivedAt,
-				"DomainDnsResolutions": receivedAt.Add(time.Second + 5*time.Millisecond),
-			},
-			Cache: lookup.CachePartial,
+			Cache:      lookup.CachePartial,
 		}, nil
 	}
 	w := e.do(t, "GET", "/v1/lookup?indicator=EXAMPLE.com&sections=DomainGeneralInfo,DomainDnsResolutions", "", bearer(keySIEM))

@@ -1,14 +1,12 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/lookup"
 	"github.com/tipgate/tipgate/internal/reqlog"
 )
@@ -17,52 +15,7 @@ import (
 // every timestamp in an answer has the same width and sorts as text.
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
-// timestamp marshals as timeLayout.
-type timestamp time.Time
-
-func (t timestamp) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + formatTime(time.Time(t)) + `"`), nil
-}
-
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-// lookupResponse is the 200 body of a lookup; the field order is
-// DESIGN.md's.
-type lookupResponse struct {
-	Indicator          string                     `json:"indicator"`
-	Type               indicator.Type             `json:"type"`
-	Zone               string                     `json:"zone"`
-	Found              bool                       `json:"found"`
-	Limit              int                        `json:"limit"`
-	Sections           map[string]json.RawMessage `json:"sections"`
-	ReceivedAt         timestamp                  `json:"received_at"`
-	SectionsReceivedAt map[string]timestamp       `json:"sections_received_at"`
-	Cache              lookup.CacheState          `json:"cache"`
-	StaleReason        string                     `json:"stale_reason,omitempty"`
-}
-
-func newLookupResponse(res *lookup.Result) lookupResponse {
-	sections := res.Sections
-	if sections == nil {
-		sections = map[string]json.RawMessage{}
-	}
-	received := make(map[string]timestamp, len(res.SectionsReceivedAt))
-	for name, t := range res.SectionsReceivedAt {
-		received[name] = timestamp(t)
-	}
-	return lookupResponse{
-		Indicator:          res.Indicator.Value,
-		Type:               res.Indicator.Type,
-		Zone:               res.Zone,
-		Found:              res.Found,
-		Limit:              res.Limit,
-		Sections:           sections,
-		ReceivedAt:         timestamp(res.ReceivedAt),
-		SectionsReceivedAt: received,
-		Cache:              res.Cache,
-		StaleReason:        res.StaleReason,
-	}
-}
 
 func (s *server) lookupGET(w http.ResponseWriter, r *http.Request) {
 	in, err := parseLookupQuery(r.URL.RawQuery)
@@ -131,16 +84,28 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 	s.metrics.lookupResults.WithLabelValues(string(res.Indicator.Type), string(res.Cache)).Inc()
 	e.Cache = string(res.Cache)
 
-	var body any
 	if in.format == formatFlat {
-		body = s.flatBody(res)
-	} else {
-		body = newLookupResponse(res)
+		h := w.Header()
+		h.Set("X-Cache", strings.ToUpper(string(res.Cache)))
+		h.Set("Age", strconv.FormatInt(s.age(res.ReceivedAt), 10))
+		s.writeJSON(w, r, http.StatusOK, s.flatBody(res))
+		return
 	}
+	s.writeAnswer(w, res)
+}
+
+// writeAnswer writes a lookup's 200 answer in one write from a pooled
+// buffer, its headers from values built once.
+func (s *server) writeAnswer(w http.ResponseWriter, res *lookup.Result) {
 	h := w.Header()
-	h.Set("X-Cache", strings.ToUpper(string(res.Cache)))
-	h.Set("Age", strconv.FormatInt(s.age(res.ReceivedAt), 10))
-	s.writeJSON(w, r, http.StatusOK, body)
+	h["Content-Type"] = s.answers.contentType
+	h["X-Cache"] = s.answers.xCache(res.Cache)
+	h["Age"] = []string{strconv.FormatInt(s.age(res.ReceivedAt), 10)}
+	w.WriteHeader(http.StatusOK)
+	buf := s.answers.get()
+	*buf = append(appendLookup(*buf, res), '\n')
+	_, _ = w.Write(*buf)
+	s.answers.put(buf)
 }
 
 // flatBody is the flat form of a result: the KL* fields of Options.Flatten

@@ -185,6 +185,7 @@ type server struct {
 	catalog   map[indicator.Type]map[string]string
 	functions map[string]Function
 	now       func() time.Time
+	answers   *answerWriter
 }
 
 // New returns tipgate's HTTP handler.
@@ -219,7 +220,7 @@ func newServer(opts Options) (*server, error) {
 	for _, f := range opts.Functions {
 		functions[f.Name] = f
 	}
-	return &server{opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now}, nil
+	return &server{opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now, answers: newAnswerWriter()}, nil
 }
 
 // routes is the one place every route is registered.

@@ -140,7 +140,7 @@ func contextOf(res *lookup.Result, zone string) map[string]string {
 	set(ctxCache, string(res.Cache))
 
 	var gi generalInfo
-	if raw, ok := res.Sections[generalSection[res.Indicator.Type]]; ok && json.Unmarshal(raw, &gi) == nil {
+	if raw, ok := res.Section(generalSection[res.Indicator.Type]); ok && json.Unmarshal(raw, &gi) == nil {
 		var cats []string
 		for _, r := range gi.Categories {
 			cats = appendDistinct(cats, scalar(r))
@@ -151,7 +151,7 @@ func contextOf(res *lookup.Result, zone string) map[string]string {
 		set(ctxFirstSeen, scalar(gi.FirstSeen))
 		set(ctxLastSeen, scalar(gi.LastSeen))
 	}
-	if raw, ok := res.Sections[detectionsSection]; ok {
+	if raw, ok := res.Section(detectionsSection); ok {
 		var dets []struct {
 			DetectionName json.RawMessage `json:"DetectionName"`
 		}

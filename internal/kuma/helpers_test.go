@@ -122,7 +122,7 @@ func (f *fakeLooker) Lookup(ctx context.Context, req lookup.Request) (*lookup.Re
 	result := func(state lookup.CacheState) *lookup.Result {
 		res := &lookup.Result{
 			Indicator: req.Indicator, Zone: e.zone, Found: !e.notFound, Limit: req.Limit,
-			Sections: map[string]json.RawMessage{}, ReceivedAt: receivedAt, Cache: state,
+			ReceivedAt: receivedAt, Cache: state,
 		}
 		if e.notFound {
 			res.Zone = "Grey"
@@ -130,7 +130,7 @@ func (f *fakeLooker) Lookup(ctx context.Context, req lookup.Request) (*lookup.Re
 		}
 		for _, s := range req.Sections {
 			if raw, ok := e.sections[s]; ok {
-				res.Sections[s] = raw
+				res.Sections = append(res.Sections, lookup.NewSection(s, raw, receivedAt))
 			}
 		}
 		return res

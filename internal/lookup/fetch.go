@@ -34,7 +34,7 @@ func (s *Service) fetch(ctx context.Context, req Request, sections []string, hav
 	for name, e := range fr.entries {
 		all[name] = e
 	}
-	return s.result(req, fr.zone, all, state, ""), nil
+	return s.result(req, fr.zone, func(name string) *entry { return all[name] }, state, ""), nil
 }
 
 // ask is one TIP request for q's sections (plus Zone, and LicenseInfo to
@@ -75,16 +75,18 @@ func (s *Service) ask(ctx context.Context, q question, limit int, release func()
 	zone := &entry{ReceivedAt: received, FreshUntil: fresh, Data: zoneData}
 	entries := make(map[string]*entry, len(q.sections))
 	for _, name := range q.sections {
-		e := &entry{ReceivedAt: received, FreshUntil: fresh, Limit: limit}
+		e := &entry{}
 		if raw, ok := res.Sections[name]; ok && !isNull(raw) {
-			e.Data = raw
-		}
-		sec, _ := s.catalog.Find(ind.Type, name)
-		if sec.Kind == tip.List && e.Data != nil {
-			if n, ok := listLen(e.Data); ok {
-				e.Count = n
-				e.Complete = sec.Uncounted || n < limit
+			if se, ok := sectionEntry(raw); ok {
+				e = se
 			}
+		}
+		e.ReceivedAt, e.FreshUntil, e.Limit = received, fresh, limit
+		sec, _ := s.catalog.Find(ind.Type, name)
+		if sec.Kind == tip.List && len(e.Data) > 0 && e.Data[0] == '[' {
+			e.Complete = sec.Uncounted || e.Count < limit
+		} else {
+			e.ends, e.Count = nil, 0 // only a list section is cut to a limit
 		}
 		entries[name] = e
 	}
@@ -130,7 +132,7 @@ func (s *Service) keepLonger(ctx context.Context, q question, limit int, write m
 	v := s.read(ctx, q.ind, lists)
 	now := s.now()
 	for _, name := range lists {
-		old, mine := v.entries[name], write[name]
+		old, mine := v.get(name), write[name]
 		if old != nil && fresh(old, now) && old.Data != nil && (old.Complete || old.Count > mine.Count) {
 			delete(write, name)
 		}

@@ -151,7 +151,7 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 	key := s.lockKey(q)
 	for {
 		if v := s.read(ctx, q.ind, q.sections); v.answers(s, req, s.now(), since) {
-			return &fetchResult{zone: v.zone, entries: v.entries, cached: true}, nil
+			return &fetchResult{zone: v.zone, entries: v.entryMap(), cached: true}, nil
 		}
 		if ctx.Err() != nil {
 			return nil, callerGaveUp(ctx)
@@ -191,7 +191,7 @@ func (s *Service) fly(ctx context.Context, q question, limit int, since time.Tim
 			// between our read and our take: look once more before paying.
 			if v := s.read(ctx, q.ind, q.sections); v.answers(s, req, s.now(), since) {
 				release()
-				return &fetchResult{zone: v.zone, entries: v.entries, cached: true}, nil
+				return &fetchResult{zone: v.zone, entries: v.entryMap(), cached: true}, nil
 			}
 			return s.ask(ctx, q, lockLimit, release)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tipgate/tipgate/internal/indicator"
+	"github.com/tipgate/tipgate/internal/tip"
 )
 
 // keyVersion is the store format's version. It changes with any change of
@@ -38,4 +39,39 @@ func (s *Service) key(ind indicator.Indicator, section string) string {
 
 func tag(ind indicator.Indicator) string {
 	return "{" + string(ind.Type) + ":" + ind.Value + "}"
+}
+
+// keysInto fills keys (len(sections)+1 of them) with the store keys of
+// ind's Zone entry and sections, in that order, cut from one string: a hit
+// pays one allocation for them, not one per key.
+func (s *Service) keysInto(keys []string, ind indicator.Indicator, sections []string) {
+	name := func(i int) string {
+		if i == 0 {
+			return tip.SectionZone
+		}
+		return sections[i-1]
+	}
+	const prefix = "tipgate:"
+	stem := len(prefix) + len(s.ns) + len(":{") + len(ind.Type) + len(":") + len(ind.Value) + len("}:")
+	size := 0
+	for i := range keys {
+		size += stem + len(name(i))
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range keys {
+		b.WriteString(prefix)
+		b.WriteString(s.ns)
+		b.WriteString(":{")
+		b.WriteString(string(ind.Type))
+		b.WriteByte(':')
+		b.WriteString(ind.Value)
+		b.WriteString("}:")
+		b.WriteString(name(i))
+	}
+	all := b.String()
+	for i := range keys {
+		n := stem + len(name(i))
+		keys[i], all = all[:n], all[n:]
+	}
 }

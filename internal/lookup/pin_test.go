@@ -110,7 +110,7 @@ func TestPinConcurrentLimitsDoNotShareASmallerFetch(t *testing.T) {
 		if a.err != nil {
 			t.Fatalf("limit %d: %v", c.limit, a.err)
 		}
-		if got := listLenOf(t, a.res.Sections[section]); got != c.limit {
+		if got := listLenOf(t, sectionOf(a.res, section)); got != c.limit {
 			t.Fatalf("limit %d caller got %d records, want %d", c.limit, got, c.limit)
 		}
 		if a.res.Limit != c.limit {
@@ -209,7 +209,7 @@ func TestPinNonArrayListIsServedFromCache(t *testing.T) {
 		if res.Cache != tt.want {
 			t.Fatalf("lookup %d at limit %d: cache = %q, want %q", i, tt.limit, res.Cache, tt.want)
 		}
-		if got := res.Sections["Subdomains"]; string(got) != string(odd) {
+		if got := sectionOf(res, "Subdomains"); string(got) != string(odd) {
 			t.Fatalf("lookup %d: Subdomains = %s, want TIP's %s unchanged", i, got, odd)
 		}
 	}

@@ -3,6 +3,7 @@ package lookup
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tipgate/tipgate/internal/indicator"
@@ -46,10 +47,12 @@ func (s *Service) Prepare(q Query) (Request, error) {
 
 // sections resolves requested names to canonical ones in catalog order.
 // No names means the type's defaults; Zone is accepted and left out because
-// it is always reported at the top level.
+// it is always reported at the top level. It allocates one slice, or none
+// for the defaults (shared, and clipped so that an append copies).
 func (s *Service) sections(t indicator.Type, names []string) ([]string, []InvalidParam) {
 	var bad []InvalidParam
-	want := map[string]bool{}
+	var buf [16]string // the canonical names asked for; on the stack
+	want := buf[:0]
 	asked := false
 	for _, n := range names {
 		n = strings.TrimSpace(n)
@@ -63,16 +66,16 @@ func (s *Service) sections(t indicator.Type, names []string) ([]string, []Invali
 			bad = append(bad, InvalidParam{Name: "sections", Reason: fmt.Sprintf("%q is not a TIP section for type %s; GET /v1/sections lists the valid ones.", truncate(n, 64), t)})
 		case sec.Name == tip.SectionLicense:
 			bad = append(bad, InvalidParam{Name: "sections", Reason: "LicenseInfo is not returned to callers; GET /v1/status shows the TIP quota."})
-		case sec.Name != tip.SectionZone:
-			want[sec.Name] = true
+		case sec.Name != tip.SectionZone && !slices.Contains(want, sec.Name):
+			want = append(want, sec.Name)
 		}
 	}
 	if !asked {
-		return s.catalog.Defaults(t), bad // never Zone or LicenseInfo
+		return s.defaults[t], bad // never Zone or LicenseInfo
 	}
-	var out []string
-	for _, sec := range s.catalog.All(t) {
-		if want[sec.Name] {
+	out := make([]string, 0, len(want))
+	for _, sec := range s.order[t] {
+		if slices.Contains(want, sec.Name) {
 			out = append(out, sec.Name)
 		}
 	}

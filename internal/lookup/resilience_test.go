@@ -276,7 +276,7 @@ func TestCoveringFlights(t *testing.T) {
 				if o.err != nil {
 					t.Fatalf("caller %d (limit %d): %v", i+1, limit, o.err)
 				}
-				if got := listLenOf(t, o.res.Sections["DomainDnsResolutions"]); got != limit || o.res.Limit != limit {
+				if got := listLenOf(t, sectionOf(o.res, "DomainDnsResolutions")); got != limit || o.res.Limit != limit {
 					t.Fatalf("caller %d: %d records at limit %d, want %d", i+1, got, o.res.Limit, limit)
 				}
 			}
@@ -400,7 +400,7 @@ func TestReplicasShareOneFetch(t *testing.T) {
 			if oA.res.Cache != CacheMiss || oB.res.Cache != tt.wantCache {
 				t.Fatalf("A cache = %q, B cache = %q; want miss and %q", oA.res.Cache, oB.res.Cache, tt.wantCache)
 			}
-			if got := listLenOf(t, oB.res.Sections["DomainDnsResolutions"]); got != tt.limitB {
+			if got := listLenOf(t, sectionOf(oB.res, "DomainDnsResolutions")); got != tt.limitB {
 				t.Fatalf("B got %d records, want %d", got, tt.limitB)
 			}
 			callsB := b.tip.Calls()
@@ -646,9 +646,9 @@ func assertSameSections(t *testing.T, got, want *Result) {
 	if !slices.Equal(keys(got.Sections), keys(want.Sections)) {
 		t.Fatalf("sections %v, want the cached %v", keys(got.Sections), keys(want.Sections))
 	}
-	for name, raw := range want.Sections {
-		if !bytes.Equal(got.Sections[name], raw) || !got.SectionsReceivedAt[name].Equal(want.SectionsReceivedAt[name]) {
-			t.Fatalf("section %s differs from the cached copy", name)
+	for i, w := range want.Sections {
+		if g := got.Sections[i]; !bytes.Equal(g.JSON(), w.JSON()) || !g.ReceivedAt.Equal(w.ReceivedAt) {
+			t.Fatalf("section %s differs from the cached copy", w.Name)
 		}
 	}
 }
@@ -896,11 +896,11 @@ func TestSmallerAnswerDoesNotShrinkTheCache(t *testing.T) {
 					t.Fatalf("take the max lock: %v", err)
 				}
 				release = r
-			} else if res := big.lookup(t, Request{Indicator: domainReq(nil, 0, Normal).Indicator, Sections: sections, Limit: MaxLimit, Mode: Refresh}); listLenOf(t, res.Sections["DomainDnsResolutions"]) != 40 {
-				t.Fatalf("the big fetch got %s", res.Sections["DomainDnsResolutions"])
+			} else if res := big.lookup(t, Request{Indicator: domainReq(nil, 0, Normal).Indicator, Sections: sections, Limit: MaxLimit, Mode: Refresh}); listLenOf(t, sectionOf(res, "DomainDnsResolutions")) != 40 {
+				t.Fatalf("the big fetch got %s", sectionOf(res, "DomainDnsResolutions"))
 			}
 			small.tip.set(func(f *fakeTIP) { close(f.gate); f.gate = nil })
-			if o := await(t, fromSmall); o.err != nil || listLenOf(t, o.res.Sections["DomainDnsResolutions"]) != 5 {
+			if o := await(t, fromSmall); o.err != nil || listLenOf(t, sectionOf(o.res, "DomainDnsResolutions")) != 5 {
 				t.Fatalf("small caller = %+v, %v; want its 5 records", o.res, o.err)
 			}
 			if release != nil {

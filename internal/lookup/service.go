@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,6 +129,11 @@ type Service struct {
 	fetchTimeout           time.Duration
 
 	flights flights
+
+	// The catalog's sections and default sections of each type, read on
+	// every lookup: built once, shared read-only.
+	order    map[indicator.Type][]tip.Section
+	defaults map[indicator.Type][]string
 }
 
 // New builds a Service.
@@ -170,7 +176,14 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	order, defaults := map[indicator.Type][]tip.Section{}, map[indicator.Type][]string{}
+	for _, t := range indicator.Types() {
+		order[t] = o.Catalog.All(t)
+		defaults[t] = slices.Clip(o.Catalog.Defaults(t))
+	}
 	return &Service{
+		order:        order,
+		defaults:     defaults,
 		store:        o.Store,
 		upstream:     o.Upstream,
 		catalog:      o.Catalog,
@@ -230,15 +243,18 @@ func (s *Service) Lookup(ctx context.Context, req Request) (*Result, error) {
 
 // freshAnswer is the hit: req answered from v when everything it needs is
 // fresh, nil otherwise. have and missing sort the requested sections into
-// those the cache answers fresh at req's limit and those to fetch.
+// those the cache answers fresh at req's limit and those to fetch; a hit
+// builds neither.
 func (s *Service) freshAnswer(req Request, v view, now time.Time) (hit *Result, have map[string]*entry, missing []string) {
-	if v.zone != nil && v.zone.NotFound && fresh(v.zone, now) {
-		return s.notFound(req, v.zone, CacheHit, ""), nil, nil
+	if v.zone != nil && fresh(v.zone, now) {
+		if v.zone.NotFound {
+			return s.notFound(req, v.zone, CacheHit, ""), nil, nil
+		}
+		if v.answers(s, req, now, time.Time{}) {
+			return s.result(req, v.zone, v.get, CacheHit, ""), nil, nil
+		}
 	}
 	have, missing = v.split(s, req, now)
-	if v.zone != nil && fresh(v.zone, now) && len(missing) == 0 {
-		return s.result(req, v.zone, have, CacheHit, ""), have, nil
-	}
 	return nil, have, missing
 }
 
@@ -255,18 +271,15 @@ func (s *Service) fromView(req Request, v view, now time.Time, reason string) *R
 		}
 		return s.notFound(req, v.zone, state, reason)
 	}
-	all := make(map[string]*entry, len(req.Sections))
 	for _, name := range req.Sections {
-		e := v.entries[name]
-		all[name] = e
-		if !fresh(e, now) {
+		if !fresh(v.get(name), now) {
 			state = CacheStale
 		}
 	}
 	if state == CacheHit {
 		reason = ""
 	}
-	return s.result(req, v.zone, all, state, reason)
+	return s.result(req, v.zone, v.get, state, reason)
 }
 
 // notCached explains a cache-only lookup the cache cannot answer, naming
@@ -282,7 +295,7 @@ func (s *Service) notCached(ctx context.Context, req Request, v view) error {
 	}
 	all := s.read(ctx, req.Indicator, names)
 	for _, name := range names {
-		if en := all.entries[name]; en != nil && en.Data != nil {
+		if en := all.get(name); en != nil && en.Data != nil {
 			e.Cached = append(e.Cached, name)
 		}
 	}

@@ -208,6 +208,22 @@ func (fx *fixture) lookup(t *testing.T, req Request) *Result {
 	return res
 }
 
+// sectionOf is the named section's JSON, nil when res has none.
+func sectionOf(res *Result, name string) json.RawMessage {
+	raw, _ := res.Section(name)
+	return raw
+}
+
+// receivedOf is when TIP sent the named section; zero when res has none.
+func receivedOf(res *Result, name string) time.Time {
+	for _, s := range res.Sections {
+		if s.Name == name {
+			return s.ReceivedAt
+		}
+	}
+	return time.Time{}
+}
+
 func listLenOf(t *testing.T, raw json.RawMessage) int {
 	t.Helper()
 	var items []json.RawMessage
@@ -243,10 +259,10 @@ func TestMissThenHit(t *testing.T) {
 	if len(fx.tip.Calls()) != 1 {
 		t.Fatalf("a hit called TIP")
 	}
-	if _, ok := second.Sections["Zone"]; ok {
+	if _, ok := second.Section("Zone"); ok {
 		t.Fatalf("Zone must not appear inside sections")
 	}
-	if got := listLenOf(t, second.Sections["DomainDnsResolutions"]); got != 10 {
+	if got := listLenOf(t, sectionOf(second, "DomainDnsResolutions")); got != 10 {
 		t.Fatalf("DomainDnsResolutions has %d records, want 10", got)
 	}
 }
@@ -298,26 +314,27 @@ func TestLimitsAndSubsets(t *testing.T) {
 					t.Fatalf("second TIP call asked %v, want %v", calls[1].sections, want)
 				}
 			}
-			if got := listLenOf(t, res.Sections[tt.listToInspect]); got != tt.wantListLen {
+			if got := listLenOf(t, sectionOf(res, tt.listToInspect)); got != tt.wantListLen {
 				t.Fatalf("%s has %d records, want %d", tt.listToInspect, got, tt.wantListLen)
 			}
 			if len(res.Sections) != len(tt.second) {
 				t.Fatalf("sections = %v, want exactly %v", keys(res.Sections), tt.second)
 			}
 			if res.Cache == CachePartial {
-				old, fresh := res.SectionsReceivedAt["DomainGeneralInfo"], res.SectionsReceivedAt[tt.listToInspect]
+				old, fresh := receivedOf(res, "DomainGeneralInfo"), receivedOf(res, tt.listToInspect)
 				if !fresh.After(old) || !res.ReceivedAt.Equal(old) {
-					t.Fatalf("received_at %v, sections %v: want the oldest section's time", res.ReceivedAt, res.SectionsReceivedAt)
+					t.Fatalf("received_at %v, sections %v: want the oldest section's time", res.ReceivedAt, res.Sections)
 				}
 			}
 		})
 	}
 }
 
-func keys(m map[string]json.RawMessage) []string {
+// keys are the names of sections, sorted.
+func keys(sections []Section) []string {
 	var out []string
-	for k := range m {
-		out = append(out, k)
+	for _, s := range sections {
+		out = append(out, s.Name)
 	}
 	slices.Sort(out)
 	return out
@@ -327,7 +344,7 @@ func TestUncountedSectionIsComplete(t *testing.T) {
 	fx := newFixture(t)
 	req := Request{Indicator: indicator.Indicator{Type: indicator.Hash, Value: "3935aae80faf8d03781c2d611a4e183f"}, Sections: []string{"DetectionsInfo"}, Limit: 5}
 	res := fx.lookup(t, req)
-	if got := listLenOf(t, res.Sections["DetectionsInfo"]); got != 5 {
+	if got := listLenOf(t, sectionOf(res, "DetectionsInfo")); got != 5 {
 		t.Fatalf("DetectionsInfo = %d records, want cut to 5", got)
 	}
 	req.Limit = 100
@@ -335,7 +352,7 @@ func TestUncountedSectionIsComplete(t *testing.T) {
 	if res.Cache != CacheHit {
 		t.Fatalf("uncounted section at a larger limit: cache = %q, want hit", res.Cache)
 	}
-	if got := listLenOf(t, res.Sections["DetectionsInfo"]); got != 25 {
+	if got := listLenOf(t, sectionOf(res, "DetectionsInfo")); got != 25 {
 		t.Fatalf("DetectionsInfo = %d records, want all 25", got)
 	}
 }
@@ -374,7 +391,7 @@ func TestNotFound(t *testing.T) {
 	fx.tip.set(func(f *fakeTIP) { f.notFound = true })
 	req := domainReq([]string{"DomainGeneralInfo"}, 10, Normal)
 	res := fx.lookup(t, req)
-	if res.Found || res.Zone != "Grey" || res.Cache != CacheMiss || len(res.Sections) != 0 || res.Sections == nil {
+	if res.Found || res.Zone != "Grey" || res.Cache != CacheMiss || len(res.Sections) != 0 {
 		t.Fatalf("not found = %+v, want found=false, Grey, miss, empty sections", res)
 	}
 	// Any sections of a not-found object are answered from the one entry.
@@ -451,7 +468,7 @@ func TestAbsentSectionIsCachedAndOmitted(t *testing.T) {
 	fx.tip.set(func(f *fakeTIP) { f.absent["Subdomains"] = true })
 	req := domainReq([]string{"DomainGeneralInfo", "Subdomains"}, 10, Normal)
 	res := fx.lookup(t, req)
-	if _, ok := res.Sections["Subdomains"]; ok {
+	if _, ok := res.Section("Subdomains"); ok {
 		t.Fatalf("a section TIP did not send appears in the answer")
 	}
 	if res = fx.lookup(t, req); res.Cache != CacheHit {

@@ -10,21 +10,65 @@ import (
 
 // view is what the store holds for one indicator's requested sections, of
 // any age: the Zone entry (nil when absent; it also records a not-found)
-// and the sections present.
+// and the sections present. Its entries alias the values the store
+// returned; a hit builds it with three allocations whatever the number of
+// sections.
 type view struct {
-	zone    *entry
-	entries map[string]*entry
+	zone  *entry
+	names []string // the sections read
+	slots []slot   // slots[i] holds names[i]'s entry, if any
+}
+
+type slot struct {
+	e   entry
+	has bool
+}
+
+// readBatch is how many keys (the Zone entry and sections) a read serves
+// from one readBuffers: the default sections of any type fit.
+const readBatch = 8
+
+type readBuffers struct {
+	keys  [readBatch]string
+	slots [readBatch]slot
+}
+
+// get is name's entry, nil when the store holds none.
+func (v view) get(name string) *entry {
+	for i, n := range v.names {
+		if n == name && v.slots[i].has {
+			return &v.slots[i].e
+		}
+	}
+	return nil
+}
+
+// entryMap is the view's entries by name, for the fetch paths.
+func (v view) entryMap() map[string]*entry {
+	m := make(map[string]*entry, len(v.names))
+	for i, n := range v.names {
+		if v.slots[i].has {
+			m[n] = &v.slots[i].e
+		}
+	}
+	return m
 }
 
 // read fetches the Zone entry and sections in one round trip. A store
 // failure reads as empty, so that TIP still answers; it is counted here and
 // logged by the store's guard, once per outage rather than per lookup.
 func (s *Service) read(ctx context.Context, ind indicator.Indicator, sections []string) view {
-	keys := make([]string, 0, len(sections)+1)
-	keys = append(keys, s.key(ind, tip.SectionZone))
-	for _, name := range sections {
-		keys = append(keys, s.key(ind, name))
+	// The keys and the slots of an indicator of up to readBatch sections
+	// share one allocation.
+	var keys []string
+	var slots []slot
+	if n := len(sections) + 1; n <= readBatch {
+		rb := new(readBuffers)
+		keys, slots = rb.keys[:n], rb.slots[:n]
+	} else {
+		keys, slots = make([]string, n), make([]slot, n)
 	}
+	s.keysInto(keys, ind, sections)
 	vals, err := s.store.Get(ctx, keys)
 	if err != nil {
 		s.metrics.storeErrors.WithLabelValues("get").Inc()
@@ -34,22 +78,19 @@ func (s *Service) read(ctx context.Context, ind indicator.Indicator, sections []
 	if s.writer != nil {
 		s.writer.Pending(keys, vals)
 	}
-	decode := func(i int) *entry {
+	for i := range keys {
 		if i >= len(vals) || vals[i] == nil {
-			return nil
+			continue
 		}
-		e, err := decodeEntry(vals[i])
-		if err != nil {
+		if err := decodeEntry(vals[i], &slots[i].e); err != nil {
 			s.log.WarnContext(ctx, "ignoring a malformed cache entry", "key", keys[i], "err", err)
-			return nil
+			continue
 		}
-		return e
+		slots[i].has = true
 	}
-	v := view{zone: decode(0), entries: make(map[string]*entry, len(sections))}
-	for i, name := range sections {
-		if e := decode(i + 1); e != nil {
-			v.entries[name] = e
-		}
+	v := view{names: sections, slots: slots[1:]}
+	if slots[0].has {
+		v.zone = &slots[0].e
 	}
 	return v
 }
@@ -59,7 +100,7 @@ func (s *Service) read(ctx context.Context, ind indicator.Indicator, sections []
 func (v view) split(s *Service, req Request, now time.Time) (have map[string]*entry, missing []string) {
 	have = make(map[string]*entry, len(req.Sections))
 	for _, name := range req.Sections {
-		e := v.entries[name]
+		e := v.get(name)
 		if e != nil && s.serves(req.Indicator.Type, name, e, req.Limit) && fresh(e, now) {
 			have[name] = e
 		} else {
@@ -80,7 +121,7 @@ func (v view) usable(s *Service, req Request) bool {
 		return true
 	}
 	for _, name := range req.Sections {
-		e := v.entries[name]
+		e := v.get(name)
 		if e == nil || !s.serves(req.Indicator.Type, name, e, req.Limit) {
 			return false
 		}
@@ -100,7 +141,7 @@ func (v view) answers(s *Service, req Request, now, since time.Time) bool {
 		return true
 	}
 	for _, name := range req.Sections {
-		e := v.entries[name]
+		e := v.get(name)
 		if e == nil || !fresh(e, now) || e.ReceivedAt.Before(since) || !s.serves(req.Indicator.Type, name, e, req.Limit) {
 			return false
 		}
