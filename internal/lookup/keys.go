@@ -9,10 +9,10 @@ import (
 	"github.com/tipgate/tipgate/internal/tip"
 )
 
-// keyVersion is the store format's version. It changes with any change of
-// key or entry format, all at once: every change empties a production cache
-// and costs a day of quota, so they are batched into one bump. v2 added the
-// upstream namespace.
+// keyVersion is the key format's version. A change empties a production
+// cache and costs a day of quota, so it is rare: v2 added the upstream
+// namespace. Values carry a version byte of their own (entry.go), and a new
+// entry format reads the old one rather than bumping this.
 const keyVersion = "v2"
 
 // Namespace names the upstream a store's entries came from: the key
