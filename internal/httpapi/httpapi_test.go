@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -482,9 +483,10 @@ func TestLookupResponse(t *testing.T) {
 		t.Errorf("body =\n%s\nwant\n%s", got, want)
 	}
 	for name, want := range map[string]string{
-		"Content-Type": "application/json",
-		"X-Cache":      "PARTIAL",
-		"Age":          "90",
+		"Content-Type":   "application/json",
+		"Content-Length": strconv.Itoa(len(want)), // not chunked
+		"X-Cache":        "PARTIAL",
+		"Age":            "90",
 	} {
 		if got := w.Header().Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)

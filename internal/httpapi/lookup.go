@@ -97,13 +97,16 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 // writeAnswer writes a lookup's 200 answer in one write from a pooled
 // buffer, its headers from values built once.
 func (s *server) writeAnswer(w http.ResponseWriter, res *lookup.Result) {
+	buf := s.answers.get()
+	*buf = append(appendLookup(*buf, res), '\n')
 	h := w.Header()
 	h["Content-Type"] = s.answers.contentType
+	// Without a length, net/http chunks any body over 2 KB: more bytes
+	// and more writes for every answer.
+	h["Content-Length"] = []string{strconv.Itoa(len(*buf))}
 	h["X-Cache"] = s.answers.xCache(res.Cache)
 	h["Age"] = []string{strconv.FormatInt(s.age(res.ReceivedAt), 10)}
 	w.WriteHeader(http.StatusOK)
-	buf := s.answers.get()
-	*buf = append(appendLookup(*buf, res), '\n')
 	_, _ = w.Write(*buf)
 	s.answers.put(buf)
 }
