@@ -85,6 +85,9 @@ type Writer struct {
 	pmu     sync.Mutex
 	pending map[string]pendingValue
 	seq     uint64
+	// held is len(pending), readable without pmu: a hit, when nothing is
+	// being written, does not queue on the lock every write takes.
+	held atomic.Int64
 }
 
 type pendingValue struct {
@@ -242,6 +245,7 @@ func (w *Writer) hold(items []Item) uint64 {
 	for _, it := range items {
 		w.pending[it.Key] = pendingValue{value: it.Value, seq: w.seq}
 	}
+	w.held.Store(int64(len(w.pending)))
 	return w.seq
 }
 
@@ -255,12 +259,16 @@ func (w *Writer) release(job queuedWrite) {
 			delete(w.pending, it.Key)
 		}
 	}
+	w.held.Store(int64(len(w.pending)))
 }
 
 // Pending fills in vals[i], for each keys[i] whose write has not finished,
 // with the value being written (newer than anything the store holds).
 // vals must have one element per key.
 func (w *Writer) Pending(keys []string, vals [][]byte) {
+	if w.held.Load() == 0 {
+		return
+	}
 	w.pmu.Lock()
 	defer w.pmu.Unlock()
 	if len(w.pending) == 0 {
