@@ -141,7 +141,7 @@ func (s *server) instrument(next http.Handler) http.Handler {
 			}
 		}
 		add("indicator_type", e.IndicatorType)
-		add("indicator_hash", e.IndicatorHash)
+		add("indicator_hash", e.IndicatorHash())
 		add("cache", e.Cache)
 		if e.Indicators > 0 {
 			attrs = append(attrs, slog.Int("indicators", e.Indicators))

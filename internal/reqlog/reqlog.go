@@ -31,12 +31,12 @@ type Entry struct {
 	Client string
 	// Key is the API key's name, never the key.
 	Key string
-	// IndicatorType and IndicatorHash describe a single lookup's
-	// normalised indicator; indicator holds its value for an audit line
-	// and is never written to the access line.
+	// IndicatorType is a single lookup's normalised indicator's type;
+	// indicator holds its value, for an audit line and IndicatorHash, and
+	// is never written to the access line.
 	IndicatorType string
-	IndicatorHash string
 	indicator     string
+	hasIndicator  bool
 	// Cache is the lookup's cache state (hit, miss, ...).
 	Cache string
 	// Indicators is how many objects a batch or KUMA request carried.
@@ -51,17 +51,37 @@ type Entry struct {
 // SetIndicator records a lookup's normalised indicator: its type and hash
 // for the access line, its value for an audit line.
 func (e *Entry) SetIndicator(typ, value string) {
-	e.IndicatorType, e.IndicatorHash, e.indicator = typ, Hash(value), value
+	e.IndicatorType, e.indicator, e.hasIndicator = typ, value, true
 }
 
 // Indicator is the value SetIndicator recorded.
 func (e *Entry) Indicator() string { return e.indicator }
+
+// IndicatorHash is Hash of the value SetIndicator recorded, "" when none
+// was. It is computed when asked for rather than by SetIndicator: every
+// lookup sets its indicator, and only an access line at Info reads it.
+func (e *Entry) IndicatorHash() string {
+	if !e.hasIndicator {
+		return ""
+	}
+	return Hash(e.indicator)
+}
 
 type entryKey struct{}
 
 // NewContext returns ctx carrying e.
 func NewContext(ctx context.Context, e *Entry) context.Context {
 	return context.WithValue(ctx, entryKey{}, e)
+}
+
+// ContextValue lets a context type of a server's own carry e as NewContext
+// would, without the allocation of a context.WithValue: its Value(key)
+// returns v when ok. The HTTP layer keeps one such context per request.
+func ContextValue(key any, e *Entry) (v any, ok bool) {
+	if _, ok := key.(entryKey); ok {
+		return e, true
+	}
+	return nil, false
 }
 
 // FromContext returns the Entry of ctx's request, or a fresh one nobody
@@ -85,7 +105,9 @@ const hashHexLen = 12
 // an operator holding a suspect value can compute it.
 func Hash(value string) string {
 	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:])[:hashHexLen]
+	var h [hashHexLen]byte
+	hex.Encode(h[:], sum[:hashHexLen/2])
+	return string(h[:])
 }
 
 // ClientAddr is the address of the caller of r: the connection's peer,
@@ -96,40 +118,52 @@ func Hash(value string) string {
 // When every hop is trusted the leftmost is the client; an entry that is
 // not an address stops the walk at the last trusted hop.
 func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
-	peer := addrOf(r.RemoteAddr)
+	peer, text := addrOf(r.RemoteAddr)
 	if !peer.IsValid() {
 		return ""
 	}
 	if !isTrusted(peer, trusted) {
-		return peer.String()
+		return addrString(peer, text)
 	}
 	hops := forwardedFor(r.Header)
-	client := peer
+	client, text := peer, text
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(hops[i])
 		if err != nil {
 			break
 		}
-		client = a.Unmap()
+		client, text = a.Unmap(), hops[i]
 		if !isTrusted(client, trusted) {
 			break
 		}
 	}
-	return client.String()
+	return addrString(client, text)
 }
 
 // addrOf reads a "host:port" or bare address, IPv4-mapped addresses
-// unmapped.
-func addrOf(hostport string) netip.Addr {
+// unmapped; text is the address as written.
+func addrOf(hostport string) (a netip.Addr, text string) {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	text = strings.Trim(host, "[]")
+	a, err := netip.ParseAddr(text)
 	if err != nil {
-		return netip.Addr{}
+		return netip.Addr{}, ""
 	}
-	return a.Unmap()
+	return a.Unmap(), text
+}
+
+// addrString is a.String(), which every request's access line needs: text
+// itself when it already spells a that way (RemoteAddr nearly always does),
+// so that no string is built.
+func addrString(a netip.Addr, text string) string {
+	var buf [64]byte
+	if string(a.AppendTo(buf[:0])) == text {
+		return text
+	}
+	return a.String()
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {

@@ -29,6 +29,9 @@ func TestClientAddr(t *testing.T) {
 		{"trusted peer without header", "10.1.1.1:5000", nil, "10.1.1.1"},
 		{"IPv6 proxy", "[fd00::1]:5000", []string{"2001:db8::5"}, "2001:db8::5"},
 		{"IPv4-mapped peer", "[::ffff:10.1.1.1]:5000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"IPv4-mapped client", "[::ffff:198.51.100.7]:5000", nil, "198.51.100.7"},
+		{"IPv6 written long", "[2001:db8:0:0::7]:5000", nil, "2001:db8::7"},
+		{"IPv4-mapped hop", "10.1.1.1:5000", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
 		{"no proxies configured", "10.1.1.1:5000", []string{"203.0.113.9"}, "10.1.1.1"},
 		{"unreadable peer", "pipe", nil, ""},
 	}
@@ -50,6 +53,17 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
+// TestClientAddrAllocs: the common case, a peer that is not a proxy, costs
+// every request nothing.
+func TestClientAddrAllocs(t *testing.T) {
+	r := httptest.NewRequest("GET", "/healthz", nil)
+	r.RemoteAddr = "198.51.100.7:5000"
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	if n := testing.AllocsPerRun(100, func() { ClientAddr(r, trusted) }); n != 0 {
+		t.Errorf("ClientAddr allocates %v times, want 0", n)
+	}
+}
+
 func TestHash(t *testing.T) {
 	// printf %s example.com | sha256sum | cut -c1-12
 	if got, want := Hash("example.com"), "a379a6f6eeaf"; got != want {
@@ -64,10 +78,13 @@ func TestEntryInContext(t *testing.T) {
 	if FromContext(context.Background()) == nil {
 		t.Fatal("FromContext without an Entry returned nil")
 	}
+	if h := (&Entry{}).IndicatorHash(); h != "" {
+		t.Errorf("IndicatorHash with no indicator = %q, want none", h)
+	}
 	e := &Entry{}
 	ctx := NewContext(context.Background(), e)
 	FromContext(ctx).SetIndicator("url", "example.com/x?token=1")
-	if e.IndicatorType != "url" || e.IndicatorHash != Hash("example.com/x?token=1") || e.Indicator() != "example.com/x?token=1" {
+	if e.IndicatorType != "url" || e.IndicatorHash() != Hash("example.com/x?token=1") || e.Indicator() != "example.com/x?token=1" {
 		t.Errorf("entry = %+v", e)
 	}
 }
