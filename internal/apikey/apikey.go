@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -71,14 +70,26 @@ type ctxKey struct{}
 // NewContext returns ctx carrying k, the caller a request acts for, so that
 // layers far from HTTP (the TIP budget) can tell whose request it is.
 func NewContext(ctx context.Context, k Key) context.Context {
-	return context.WithValue(ctx, ctxKey{}, k.clone())
+	k = k.clone()
+	return context.WithValue(ctx, ctxKey{}, &k)
+}
+
+// ContextValue lets a context type of a server's own carry k as NewContext
+// would, without NewContext's allocations: its Value(key) returns v when
+// ok. k is not copied, so it must not change: Identify's keys never do. The
+// HTTP layer keeps one such context per request.
+func ContextValue(key any, k *Key) (v any, ok bool) {
+	if _, ok := key.(ctxKey); ok && k != nil {
+		return k, true
+	}
+	return nil, false
 }
 
 // FromContext returns the key NewContext put in ctx; false when there is
 // none (authentication off, or a request tipgate makes for itself).
 func FromContext(ctx context.Context) (Key, bool) {
-	k, ok := ctx.Value(ctxKey{}).(Key)
-	if !ok {
+	k, ok := ctx.Value(ctxKey{}).(*Key)
+	if !ok || k == nil {
 		return Key{}, false
 	}
 	return k.clone(), true
@@ -94,8 +105,9 @@ type Keyring struct {
 
 // keySet is one loaded keys file; it never changes.
 type keySet struct {
-	keys   []entry // in file order
-	byName map[string]int
+	keys     []entry // in file order
+	byName   map[string]int
+	byDigest map[[sha256.Size]byte]int
 }
 
 // load returns the keys now; nil for a nil Keyring.
@@ -116,8 +128,7 @@ func (kr *Keyring) Replace(next *Keyring) {
 }
 
 type entry struct {
-	key    Key
-	digest [sha256.Size]byte
+	key Key
 }
 
 // Prefix starts every key made by Generate, so a leaked key is easy to
@@ -169,7 +180,7 @@ func Load(data []byte) (*Keyring, error) {
 		return nil, errors.New(`the API keys file has no keys; add at least one to "keys"`)
 	}
 
-	ks := &keySet{byName: make(map[string]int, len(f.Keys))}
+	ks := &keySet{byName: make(map[string]int, len(f.Keys)), byDigest: make(map[[sha256.Size]byte]int, len(f.Keys))}
 	var problems []string
 	// Both are filled whatever else is wrong with a key, so a duplicate is
 	// reported even when its first use had another problem.
@@ -253,7 +264,8 @@ func Load(data []byte) (*Keyring, error) {
 			continue
 		}
 		ks.byName[fk.Name] = len(ks.keys)
-		ks.keys = append(ks.keys, entry{key: Key{Name: fk.Name, Roles: roles, TIPDailyBudget: budget}, digest: digest})
+		ks.byDigest[digest] = len(ks.keys)
+		ks.keys = append(ks.keys, entry{key: Key{Name: fk.Name, Roles: roles, TIPDailyBudget: budget}})
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("the API keys file has %d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
@@ -305,25 +317,43 @@ func validName(name string) bool {
 	return true
 }
 
-// Authenticate returns the key whose SHA-256 matches key. Every stored digest
-// is compared in constant time, with no early exit, so the time taken says
-// nothing about which key (if any) came close.
+// Authenticate returns the key whose SHA-256 matches key.
 func (kr *Keyring) Authenticate(key string) (Key, bool) {
+	k, ok := kr.Identify(key)
+	if !ok {
+		return Key{}, false
+	}
+	return k.clone(), true
+}
+
+// Identify is Authenticate without the copy, for every request's hot path:
+// the Key is the keyring's own, shared by every caller that presents the
+// same key, and must not be changed. It stays valid after a Replace.
+//
+// The digests are looked up in a map, whose timing may depend on the
+// presented key's SHA-256 but not on its text: a caller who learnt how
+// close its digest came to a stored one would still need a preimage.
+func (kr *Keyring) Identify(key string) (*Key, bool) {
 	ks := kr.load()
 	if ks == nil || key == "" {
-		return Key{}, false
+		return nil, false
 	}
-	digest := sha256.Sum256([]byte(key))
-	found := -1
-	for i := range ks.keys {
-		if subtle.ConstantTimeCompare(ks.keys[i].digest[:], digest[:]) == 1 {
-			found = i
-		}
+	i, ok := ks.byDigest[digestOf(key)]
+	if !ok {
+		return nil, false
 	}
-	if found < 0 {
-		return Key{}, false
+	return &ks.keys[i].key, true
+}
+
+// digestOf is the SHA-256 of key. Go converts a string of more than 32
+// bytes to a []byte on the heap, and keys are longer (Generate's are 46),
+// so key is copied into a buffer on the stack instead.
+func digestOf(key string) [sha256.Size]byte {
+	var buf [256]byte
+	if len(key) > len(buf) {
+		return sha256.Sum256([]byte(key))
 	}
-	return ks.keys[found].key.clone(), true
+	return sha256.Sum256(append(buf[:0], key...))
 }
 
 // ByName returns the key called name, for protocols (HTTP Basic) where the

@@ -1,9 +1,8 @@
 package apikey
 
 import (
-	"crypto/sha256"
+	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -68,6 +67,61 @@ func TestLoadAndAuthenticate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIdentify: the hot path's lookup finds the keyring's own key without
+// allocating (a key longer than the 32 bytes Go converts on the stack
+// included), and the key travels in a context of a server's own as it
+// does in NewContext's, changes to what FromContext returns not reaching
+// the keyring.
+func TestIdentify(t *testing.T) {
+	long := "tg_" + strings.Repeat("k", 43)
+	kr, err := Load(keysFile(t, "siem:"+long+":lookup", "ops:ops-secret:lookup,admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := kr.Identify(long)
+	if !ok || k.Name != "siem" || !slices.Equal(k.Roles, Roles{Lookup}) {
+		t.Fatalf("Identify = %+v, %v", k, ok)
+	}
+	if again, _ := kr.Identify(long); again != k {
+		t.Error("Identify made a new Key")
+	}
+	if _, ok := kr.Identify("nope"); ok {
+		t.Error("Identify found an unknown key")
+	}
+	if n := testing.AllocsPerRun(100, func() { kr.Identify(long) }); n != 0 {
+		t.Errorf("Identify allocates %v times, want 0", n)
+	}
+
+	ctx := ownContext{context.Background(), k}
+	got, ok := FromContext(ctx)
+	if !ok || got.Name != "siem" {
+		t.Fatalf("FromContext = %+v, %v", got, ok)
+	}
+	got.Roles[0] = Admin
+	if !k.Has(Lookup) || k.Has(Admin) {
+		t.Error("changing FromContext's key changed the keyring's")
+	}
+	if _, ok := FromContext(ownContext{context.Background(), nil}); ok {
+		t.Error("FromContext found a key in a context carrying none")
+	}
+	if got, ok := FromContext(NewContext(context.Background(), *k)); !ok || got.Name != "siem" {
+		t.Errorf("FromContext(NewContext) = %+v, %v", got, ok)
+	}
+}
+
+// ownContext carries a key through ContextValue, as the HTTP layer's does.
+type ownContext struct {
+	context.Context
+	k *Key
+}
+
+func (c ownContext) Value(key any) any {
+	if v, ok := ContextValue(key, c.k); ok {
+		return v
+	}
+	return c.Context.Value(key)
 }
 
 func TestUpperCaseDigest(t *testing.T) {
@@ -234,9 +288,17 @@ func FuzzLoad(f *testing.F) {
 					t.Fatalf("Load accepted role %q", r)
 				}
 			}
-			if hex.EncodeToString(k.digest[:]) == "" || len(k.digest) != sha256.Size {
-				t.Fatalf("bad digest for %q", k.key.Name)
+		}
+		ks := kr.load()
+		if len(ks.byDigest) != len(ks.keys) {
+			t.Fatalf("%d digests for %d keys", len(ks.byDigest), len(ks.keys))
+		}
+		seen := map[int]bool{}
+		for _, i := range ks.byDigest {
+			if i < 0 || i >= len(ks.keys) || seen[i] {
+				t.Fatalf("digest index %d of %d keys", i, len(ks.keys))
 			}
+			seen[i] = true
 		}
 	})
 }

@@ -18,7 +18,9 @@ func errUnauthorized(detail string) error {
 // caller learns which header is wrong.
 func presentedKey(r *http.Request) (string, error) {
 	var bearer string
-	apiKey := strings.TrimSpace(r.Header.Get("X-API-Key"))
+	// Written canonically: Header.Get allocates the canonical form of a
+	// name that is not.
+	apiKey := strings.TrimSpace(r.Header.Get("X-Api-Key"))
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, token, _ := strings.Cut(auth, " ")
 		switch {
