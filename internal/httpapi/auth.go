@@ -57,7 +57,7 @@ func (s *server) require(role apikey.Role) func(http.Handler) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			key, ok := s.opts.Keys.Authenticate(text)
+			key, ok := s.opts.Keys.Identify(text)
 			if !ok {
 				s.writeError(w, r, errUnauthorized("The API key is not recognised; check it, or ask the operator for a key."))
 				return
@@ -71,8 +71,15 @@ func (s *server) require(role apikey.Role) func(http.Handler) http.Handler {
 				return
 			}
 			// The key travels with the request so that the upstream layers
-			// can charge its TIP requests to its own daily budget.
-			next.ServeHTTP(w, r.WithContext(apikey.NewContext(r.Context(), key)))
+			// can charge its TIP requests to its own daily budget: in serve's
+			// context, which carries it without a copy of the request, or
+			// else in one of its own.
+			if c, ok := r.Context().(*requestContext); ok {
+				c.key = key
+				next.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(apikey.NewContext(r.Context(), *key)))
 		})
 	}
 }

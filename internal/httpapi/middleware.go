@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -43,129 +43,218 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
+// requestIDLen is the length of the ids tipgate makes up: 32 hex digits.
+const requestIDLen = 32
+
+// requestIDs makes up request ids: a random prefix drawn once per process
+// and a counter, so that an id costs an atomic add rather than a read of
+// crypto/rand. The counter starts at a random value too, so an id does not
+// tell how many requests the process has served.
+type requestIDs struct {
+	prefix  [16]byte // hex
+	counter atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
+	ids := &requestIDs{}
+	hex.Encode(ids.prefix[:], b[:8])
+	ids.counter.Store(binary.LittleEndian.Uint64(b[8:]))
+	return ids
 }
 
-// requestID adopts the caller's X-Request-Id when it is sane, so a SOAR
-// run's id follows the request through tipgate's logs, and makes one up
-// otherwise. Either way the response echoes it. It starts the request's
-// reqlog.Entry, which the handlers fill in and the access line reports.
-func (s *server) requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !saneRequestID(id) {
-			id = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		e := &reqlog.Entry{RequestID: id, Client: reqlog.ClientAddr(r, s.opts.TrustedProxies)}
-		next.ServeHTTP(w, r.WithContext(reqlog.NewContext(r.Context(), e)))
-	})
+// next returns a fresh id, made in buf.
+func (ids *requestIDs) next(buf *[requestIDLen]byte) string {
+	copy(buf[:], ids.prefix[:])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], ids.counter.Add(1))
+	hex.Encode(buf[len(ids.prefix):], n[:])
+	return string(buf[:])
 }
-
-// recorder remembers the status and size of a response for the access log
-// and metrics.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (rw *recorder) WriteHeader(code int) {
-	if rw.status == 0 {
-		rw.status = code
-	}
-	rw.ResponseWriter.WriteHeader(code)
-}
-
-func (rw *recorder) Write(b []byte) (int, error) {
-	if rw.status == 0 {
-		rw.status = http.StatusOK
-	}
-	n, err := rw.ResponseWriter.Write(b)
-	rw.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the real writer's Flush and
-// deadlines.
-func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
 // unmatchedRoute labels requests no route matched, so that scanners cannot
 // grow the metrics' label sets.
 const unmatchedRoute = "unmatched"
 
-// instrument writes the access log line and the HTTP metrics of every
-// request, labelled by chi's route pattern rather than the raw path.
-func (s *server) instrument(next http.Handler) http.Handler {
+// serve is the one middleware around the router. What every request needs
+// is done here with one exchange, because a chain of middleware would each
+// allocate a context, a copy of the request or a writer on every request:
+//   - the request id: the caller's X-Request-Id when it is sane, so that a
+//     SOAR run's id follows the request through tipgate's logs, or a new
+//     one; the answer echoes it;
+//   - the request's reqlog.Entry, which the handlers fill in;
+//   - the deadline, which the lookup service spreads over its retries;
+//   - the drain deadline (Options.Abort): a request still running then is
+//     answered 503 shutting-down at once, rather than with the empty reply
+//     a closed connection would give, and its context is cancelled with
+//     errShuttingDown so that the handler stops; whatever the handler
+//     writes after that is dropped. Every route gets this, the KUMA facade
+//     included, whatever the handler does with a cancelled context;
+//   - panic recovery: a handler's panic becomes a logged 500 problem
+//     instead of a dropped connection, and is counted as one;
+//   - the access line and the HTTP metrics, labelled by chi's route pattern
+//     rather than the raw path, and the audit line of audited routes.
+func (s *server) serve(mux *chi.Mux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		rec := &recorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		elapsed := s.now().Sub(start)
+		ex := &exchange{}
+		id := r.Header.Get("X-Request-Id")
+		if !saneRequestID(id) {
+			id = s.ids.next(&ex.idBuf)
+		}
+		ex.idValue[0] = id
+		h := w.Header()
+		h["X-Request-Id"] = ex.idValue[:]
+		h["X-Content-Type-Options"] = s.nosniff
 
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		route := chi.RouteContext(r.Context()).RoutePattern()
-		if route == "" {
-			route = unmatchedRoute
-		}
-		s.metrics.observeRequest(route, r.Method, status, elapsed)
+		rctx := s.routeContexts.Get().(*chi.Context)
+		rctx.Reset()
+		rctx.Routes = mux
+		c := &ex.ctx
+		c.init(r.Context(), s.opts.RequestTimeout)
+		c.route = rctx
+		c.entry.RequestID = id
+		c.entry.Client = reqlog.ClientAddr(r, s.opts.TrustedProxies)
+		r = r.WithContext(c)
 
-		// Probes and scrapes arrive every few seconds; at Info they would
-		// drown the lines that matter.
-		level := slog.LevelInfo
-		switch route {
-		case "/healthz", "/readyz", "/metrics":
-			level = slog.LevelDebug
+		g := &ex.rw
+		g.w, g.header = w, h
+		if s.live != nil {
+			g.guarded = true
+			g.header = s.headers.Get().(http.Header)
+			g.header["X-Request-Id"] = ex.idValue[:]
+			g.header["X-Content-Type-Options"] = s.nosniff
 		}
-		e := reqlog.FromContext(r.Context())
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.String("request_id", e.RequestID),
-			slog.String("client", e.Client),
-			slog.String("key", e.Key),
-		}
-		add := func(k, v string) {
-			if v != "" {
-				attrs = append(attrs, slog.String(k, v))
-			}
-		}
-		add("indicator_type", e.IndicatorType)
-		add("indicator_hash", e.IndicatorHash())
-		add("cache", e.Cache)
-		if e.Indicators > 0 {
-			attrs = append(attrs, slog.Int("indicators", e.Indicators))
-		}
-		add("problem", e.Problem)
-		s.opts.Logger.LogAttrs(r.Context(), level, "http request", attrs...)
 
-		if e.Action != "" {
-			outcome := "ok"
-			if status >= 300 {
-				outcome = e.Problem
-				if outcome == "" {
-					outcome = http.StatusText(status)
-				}
-			}
-			reqlog.Audit(r.Context(), s.opts.Logger, reqlog.Event{
-				Action: e.Action, Outcome: outcome, Key: e.Key, Client: e.Client, RequestID: e.RequestID,
-				Indicator: e.Indicator(), IndicatorType: e.IndicatorType, Status: status,
-			})
+		s.run(mux, ex, r)
+		if g.finish() {
+			c.entry.Problem = typeShuttingDown
+		}
+		s.report(r, ex, s.now().Sub(start))
+
+		s.routeContexts.Put(rctx)
+		if g.guarded {
+			clear(g.header)
+			s.headers.Put(g.header)
 		}
 	})
 }
 
-// audited marks a route's requests for an audit line (see instrument),
+// run serves the request, unless the drain deadline has passed, and turns a
+// panic into a 500 problem. The request's context ends as it returns.
+func (s *server) run(next http.Handler, ex *exchange, r *http.Request) {
+	defer ex.ctx.end()
+	if s.live != nil {
+		if s.opts.Abort.Err() != nil || !s.live.add(ex) {
+			// Past the deadline already: not worth starting.
+			s.writeProblem(&ex.rw, r, shuttingDownProblem())
+			return
+		}
+		// Deferred, so that a request aborted by http.ErrAbortHandler
+		// leaves the list too.
+		defer s.live.remove(ex)
+	}
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			// The server's own signal to abort the response: not a bug.
+			panic(v)
+		}
+		s.logger(r).Error("handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		ex.rw.mu.Lock()
+		started := ex.rw.status != 0
+		ex.rw.mu.Unlock()
+		if started {
+			return // too late for a problem body
+		}
+		s.writeError(&ex.rw, r, fmt.Errorf("handler panicked: %v", v))
+	}()
+	next.ServeHTTP(&ex.rw, r)
+}
+
+// abortAll answers every request still running when Options.Abort ends.
+func (s *server) abortAll() {
+	for _, ex := range s.live.abortAll() {
+		// Each on its own: one blocked in a write to a slow client must
+		// not hold up the others' answers.
+		go s.abort(ex)
+	}
+}
+
+// report writes the access line, the HTTP metrics and the audit line of a
+// request that is over.
+func (s *server) report(r *http.Request, ex *exchange, elapsed time.Duration) {
+	status := ex.rw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	route := ex.ctx.route.RoutePattern()
+	if route == "" {
+		route = unmatchedRoute
+	}
+	s.metrics.observeRequest(route, r.Method, status, elapsed)
+
+	// Probes and scrapes arrive every few seconds; at Info they would
+	// drown the lines that matter.
+	level := slog.LevelInfo
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		level = slog.LevelDebug
+	}
+	e := &ex.ctx.entry
+	if s.opts.Logger.Enabled(r.Context(), level) {
+		s.accessLine(r, level, e, route, status, ex.rw.bytes, elapsed)
+	}
+
+	if e.Action != "" {
+		outcome := "ok"
+		if status >= 300 {
+			outcome = e.Problem
+			if outcome == "" {
+				outcome = http.StatusText(status)
+			}
+		}
+		reqlog.Audit(r.Context(), s.opts.Logger, reqlog.Event{
+			Action: e.Action, Outcome: outcome, Key: e.Key, Client: e.Client, RequestID: e.RequestID,
+			Indicator: e.Indicator(), IndicatorType: e.IndicatorType, Status: status,
+		})
+	}
+}
+
+// accessLine writes the access line; report calls it only at a level the
+// logger writes, so that a quieter level builds nothing.
+func (s *server) accessLine(r *http.Request, level slog.Level, e *reqlog.Entry, route string, status int, bytes int64, elapsed time.Duration) {
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Int64("bytes", bytes),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.String("request_id", e.RequestID),
+		slog.String("client", e.Client),
+		slog.String("key", e.Key),
+	)
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("indicator_type", e.IndicatorType)
+	add("indicator_hash", e.IndicatorHash())
+	add("cache", e.Cache)
+	if e.Indicators > 0 {
+		attrs = append(attrs, slog.Int("indicators", e.Indicators))
+	}
+	add("problem", e.Problem)
+	s.opts.Logger.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+// audited marks a route's requests for an audit line (see serve),
 // whatever becomes of them: a refused attempt is audited too.
 func (s *server) audited(action string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -174,39 +263,6 @@ func (s *server) audited(action string) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// recoverer turns a handler's panic into a logged 500 problem instead of a
-// dropped connection.
-func (s *server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if v == http.ErrAbortHandler {
-				// The server's own signal to abort the response: not a bug.
-				panic(v)
-			}
-			s.logger(r).Error("handler panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if rec, ok := w.(*recorder); ok && rec.status != 0 {
-				return // too late for a problem body
-			}
-			s.writeError(w, r, fmt.Errorf("handler panicked: %v", v))
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// deadline gives each request a context deadline, which the lookup service
-// spreads over its upstream retries.
-func (s *server) deadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
 
 // limitBody bounds a route's bodies to n bytes; reading past the bound
@@ -279,109 +335,5 @@ func shuttingDownProblem() problem {
 		Type: typeShuttingDown, Title: "Shutting down", Status: http.StatusServiceUnavailable,
 		Detail:     "This tipgate instance stopped before the answer was ready; send the request again, and another instance will answer it.",
 		retryAfter: shutdownRetryAfter,
-	}
-}
-
-// drain answers a request still running when Options.Abort ends (the
-// shutdown's drain deadline) with a 503 shutting-down problem at once,
-// rather than the empty reply a closed connection would give, and cancels
-// its context with errShuttingDown so that the handler stops. Whatever the
-// handler writes after that is dropped. Every route gets this, the KUMA
-// facade included, whatever the handler does with a cancelled context.
-func (s *server) drain(next http.Handler) http.Handler {
-	if s.opts.Abort == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Abort.Err() != nil {
-			// Past the deadline already: not worth starting.
-			s.writeProblem(w, r, shuttingDownProblem())
-			return
-		}
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		gw := &guardedWriter{w: w, header: w.Header().Clone()}
-		stop := context.AfterFunc(s.opts.Abort, func() {
-			gw.mu.Lock()
-			defer gw.mu.Unlock()
-			if gw.done {
-				return
-			}
-			gw.aborted = true
-			cancel(errShuttingDown)
-			if !gw.wrote {
-				s.encodeProblem(w, shuttingDownProblem())
-			}
-		})
-		next.ServeHTTP(gw, r.WithContext(ctx))
-		stop()
-		gw.mu.Lock()
-		gw.done = true
-		aborted := gw.aborted && !gw.wrote
-		gw.mu.Unlock()
-		if aborted {
-			reqlog.FromContext(r.Context()).Problem = typeShuttingDown
-		}
-	})
-}
-
-// guardedWriter lets drain write a response from another goroutine while
-// the handler still holds the writer: every write goes through its lock,
-// and the handler's headers are its own until it writes, so that the two
-// never touch the same header map at once.
-type guardedWriter struct {
-	w      http.ResponseWriter
-	header http.Header
-
-	mu      sync.Mutex
-	wrote   bool // the handler started its response
-	aborted bool // drain answered, or would have: the handler's writes go nowhere
-	done    bool // the handler returned; drain must not write any more
-}
-
-func (g *guardedWriter) Header() http.Header { return g.header }
-
-// start begins the handler's response unless drain has answered; g.mu is
-// held.
-func (g *guardedWriter) start() bool {
-	if g.aborted && !g.wrote {
-		return false
-	}
-	if !g.wrote {
-		h := g.w.Header()
-		for k := range h {
-			delete(h, k)
-		}
-		for k, v := range g.header {
-			h[k] = v
-		}
-		g.wrote = true
-	}
-	return true
-}
-
-func (g *guardedWriter) WriteHeader(code int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.start() {
-		g.w.WriteHeader(code)
-	}
-}
-
-func (g *guardedWriter) Write(b []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.start() {
-		return len(b), nil // answered already; the handler need not know
-	}
-	return g.w.Write(b)
-}
-
-// Flush passes on to the real writer when it can flush.
-func (g *guardedWriter) Flush() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if f, ok := g.w.(http.Flusher); ok && g.start() {
-		f.Flush()
 	}
 }

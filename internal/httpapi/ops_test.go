@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tipgate/tipgate/internal/indicator"
 	"github.com/tipgate/tipgate/internal/logbuf"
 	"github.com/tipgate/tipgate/internal/lookup"
@@ -286,15 +289,20 @@ func TestShuttingDownLeavesStartedAnswers(t *testing.T) {
 	abort, stop := context.WithCancel(context.Background())
 	var once sync.Once
 	release := make(chan struct{})
-	h := &server{opts: Options{Abort: abort}}
-	handler := h.drain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, err := newServer(Options{Service: newFakeService(), Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), Abort: abort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := chi.NewRouter()
+	mux.Get("/x", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(200)
 		_, _ = w.Write([]byte("part one;"))
 		once.Do(stop)
 		<-release
 		_, _ = w.Write([]byte("part two"))
-	}))
+	})
+	handler := s.serve(mux)
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/x", nil)
 	go func() { <-abort.Done(); close(release) }()

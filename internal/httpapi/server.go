@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -186,6 +187,16 @@ type server struct {
 	functions map[string]Function
 	now       func() time.Time
 	answers   *answerWriter
+
+	// What serve needs on every request, made once.
+	ids           *requestIDs
+	nosniff       []string  // the X-Content-Type-Options value, one slice shared by every answer
+	routeContexts sync.Pool // of *chi.Context, as chi.Mux keeps them
+	// live is the requests being served, for the drain deadline to
+	// answer; nil without Options.Abort. headers pools the header maps
+	// the handlers write in meanwhile.
+	live    *liveSet
+	headers sync.Pool // of http.Header
 }
 
 // New returns tipgate's HTTP handler.
@@ -220,20 +231,29 @@ func newServer(opts Options) (*server, error) {
 	for _, f := range opts.Functions {
 		functions[f.Name] = f
 	}
-	return &server{opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now, answers: newAnswerWriter()}, nil
+	s := &server{
+		opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now,
+		answers: newAnswerWriter(),
+		ids:     newRequestIDs(),
+		nosniff: []string{"nosniff"},
+	}
+	s.routeContexts.New = func() any { return chi.NewRouteContext() }
+	s.headers.New = func() any { return make(http.Header, 8) }
+	if opts.Abort != nil {
+		s.live = &liveSet{}
+		context.AfterFunc(opts.Abort, s.abortAll)
+	}
+	return s, nil
 }
 
 // routes is the one place every route is registered.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	// Order matters: the request id comes first so everything can log it;
-	// instrument wraps the recoverer so a panic is logged and counted as the
-	// 500 it becomes; the deadline applies to the handlers only. Bodies are
-	// bounded per route: a batch's may be larger than a lookup's, and the
-	// KUMA facade bounds its own.
-	// GetHead answers HEAD wherever GET is routed (net/http drops the
-	// body); drain answers what is still running at the shutdown deadline.
-	r.Use(middleware.GetHead, s.requestID, s.instrument, s.recoverer, s.drain, s.deadline)
+	// serve, around the router, does what every request needs (see
+	// there); GetHead answers HEAD wherever GET is routed (net/http drops
+	// the body). Bodies are bounded per route: a batch's may be larger than
+	// a lookup's, and the KUMA facade bounds its own.
+	r.Use(middleware.GetHead)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 	body := s.limitBody(s.opts.MaxBodyBytes)
@@ -261,7 +281,7 @@ func (s *server) routes() http.Handler {
 	if s.opts.KUMA != nil {
 		r.Handle("/api/*", s.opts.KUMA)
 	}
-	return r
+	return s.serve(r)
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
