@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"maps"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +16,30 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	lookupResults *prometheus.CounterVec
+
+	// handles holds the request series already used, so that a request
+	// finds its counter and histogram with one map read instead of
+	// formatting the code and hashing the labels in the vectors. The map
+	// is never changed once published: a new series copies it, under mu.
+	handles atomic.Pointer[map[requestSeries]requestHandles]
+	mu      sync.Mutex
 }
+
+// requestSeries names one series of the request metrics.
+type requestSeries struct {
+	route, method string
+	code          int
+}
+
+type requestHandles struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// maxHandles bounds the handle cache. Routes, methods and codes are few,
+// so the bound is never reached in practice; past it a request takes the
+// vectors' own way, which is only slower.
+const maxHandles = 1024
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -40,12 +66,38 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metrics{requests: requests, duration: duration, lookupResults: lookupResults}, nil
+	m := &metrics{requests: requests, duration: duration, lookupResults: lookupResults}
+	m.handles.Store(&map[requestSeries]requestHandles{})
+	return m, nil
 }
 
 func (m *metrics) observeRequest(route, method string, status int, elapsed time.Duration) {
-	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+	k := requestSeries{route: route, method: methodLabel(method), code: status}
+	h, ok := (*m.handles.Load())[k]
+	if !ok {
+		h = m.addHandles(k)
+	}
+	h.requests.Inc()
+	h.duration.Observe(elapsed.Seconds())
+}
+
+// addHandles makes the handles of a series first seen.
+func (m *metrics) addHandles(k requestSeries) requestHandles {
+	h := requestHandles{
+		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
+		duration: m.duration.WithLabelValues(k.route),
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.handles.Load()
+	if _, ok := old[k]; ok || len(old) >= maxHandles {
+		return h
+	}
+	next := make(map[requestSeries]requestHandles, len(old)+1)
+	maps.Copy(next, old)
+	next[k] = h
+	m.handles.Store(&next)
+	return h
 }
 
 // methodLabel bounds the method label to the standard methods.
