@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"errors"
+	"net/url"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -38,6 +41,49 @@ func checkInput(t *testing.T, in lookupInput, err error) {
 			t.Fatalf("section %q passed the parser", s)
 		}
 	}
+}
+
+// FuzzQueryParams: a query string read where it lies means what
+// url.ParseQuery makes of it: the same queries refused, the same values,
+// counts and section lists, the same unknown names.
+func FuzzQueryParams(f *testing.F) {
+	for _, seed := range []string{
+		"indicator=example.com&sections=DomainGeneralInfo,DomainDnsResolutions",
+		"indicator=https%3A%2F%2Fa.example%2F%3Fx%3D1&type=url&sections=A%2CB&sections=+C+",
+		"indicator=a&indicator=b&x=1&x=2&y&=&&",
+		"a%zz=1", "a=%", "a;b=1", "%41=1&A=2", "sections=,,&sections",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want, wantErr := url.ParseQuery(raw)
+		p, err := queryParams(raw)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("queryParams(%q) error %v, url.ParseQuery's %v", raw, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		for _, name := range append(slices.Clone(lookupParams), "x", "") {
+			first, n := p.queryText(name)
+			if vals := want[name]; n != len(vals) || (n > 0 && first != vals[0]) {
+				t.Errorf("%q: %s = %q ×%d, url.Values has %q", raw, name, first, n, vals)
+			}
+		}
+		if got, w := p.querySections(), splitSections(want[paramSections]); !slices.Equal(got, w) {
+			t.Errorf("%q: sections %q, want %q", raw, got, w)
+		}
+		var unknown []string
+		for k := range want {
+			if k != "" && !slices.Contains(lookupParams, k) {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		if got := p.unknown(lookupParams); !slices.Equal(got, unknown) {
+			t.Errorf("%q: unknown %q, want %q", raw, got, unknown)
+		}
+	})
 }
 
 func FuzzParseLookupQuery(f *testing.F) {

@@ -57,17 +57,95 @@ type lookupInput struct {
 // send null for "not given"). Every kind of request reads its parameters
 // through readLookup, so that a parameter means the same wherever it is
 // given.
+//
+// A query string is read where it lies rather than into url.Values, whose
+// map and slices every GET lookup would allocate: queryParams checks it as
+// url.ParseQuery would, and each parameter is found by a scan of a few
+// dozen bytes.
 type params struct {
-	query  url.Values
+	query  string // when fields is nil
 	fields map[string]json.RawMessage
 }
 
+// manyQueryParams is where queryParams lets url.ParseQuery judge a query
+// too: it bounds the number of parameters (GODEBUG urlmaxqueryparams).
+const manyQueryParams = 100
+
 func queryParams(raw string) (params, error) {
-	v, err := url.ParseQuery(raw)
-	if err != nil {
+	if !validQuery(raw) {
 		return params{}, invalid(lookup.InvalidParam{Name: "query", Reason: "the query string is malformed; percent-encode special characters and separate parameters with &"})
 	}
-	return params{query: v}, nil
+	return params{query: raw}, nil
+}
+
+// validQuery reports whether url.ParseQuery would accept raw.
+func validQuery(raw string) bool {
+	if strings.Count(raw, "&") >= manyQueryParams {
+		if _, err := url.ParseQuery(raw); err != nil {
+			return false
+		}
+	}
+	for q := raw; q != ""; {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		if strings.Contains(part, ";") {
+			return false
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if !validEscapes(k) || !validEscapes(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func validEscapes(s string) bool {
+	if !strings.ContainsRune(s, '%') {
+		return true
+	}
+	_, err := url.QueryUnescape(s)
+	return err == nil
+}
+
+// nextQueryParam reads the first parameter of q, a query queryParams
+// accepted: its name unescaped, its value as sent (unescape it with
+// queryValue), and the rest of q; ok is false when there is none left.
+func nextQueryParam(q string) (name, value, rest string, ok bool) {
+	for q != "" {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		if part == "" {
+			continue
+		}
+		name, value, _ = strings.Cut(part, "=")
+		name, _ = url.QueryUnescape(name) // checked by queryParams
+		return name, value, q, true
+	}
+	return "", "", "", false
+}
+
+// queryValue unescapes a value nextQueryParam returned.
+func queryValue(v string) string {
+	v, _ = url.QueryUnescape(v) // checked by queryParams
+	return v
+}
+
+// queryText returns the first value of the query parameter name, and how
+// many times it is given.
+func (p params) queryText(name string) (first string, n int) {
+	for q := p.query; ; {
+		k, v, rest, ok := nextQueryParam(q)
+		if !ok {
+			return first, n
+		}
+		if k == name {
+			if n == 0 {
+				first = queryValue(v)
+			}
+			n++
+		}
+		q = rest
+	}
 }
 
 func jsonParams(fields map[string]json.RawMessage) params {
@@ -77,18 +155,33 @@ func jsonParams(fields map[string]json.RawMessage) params {
 	return params{fields: fields}
 }
 
-func (p params) names() []string {
+// unknown returns the names of p's parameters not in known, each once,
+// sorted so that an answer does not depend on map order; nil, with no
+// allocation, when every one is known. An empty name ("indicator=x&" or
+// "&=" from sloppy URL building) names nothing.
+func (p params) unknown(known []string) []string {
 	var out []string
-	if p.fields != nil {
-		for k := range p.fields {
+	note := func(k string) {
+		if k != "" && !slices.Contains(known, k) {
 			out = append(out, k)
 		}
-		return out
 	}
-	for k := range p.query {
-		out = append(out, k)
+	if p.fields != nil {
+		for k := range p.fields {
+			note(k)
+		}
+	} else {
+		for q := p.query; ; {
+			k, _, rest, ok := nextQueryParam(q)
+			if !ok {
+				break
+			}
+			note(k)
+			q = rest
+		}
 	}
-	return out
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // raw returns a JSON member's value; ok is false when it is absent or null.
@@ -132,7 +225,11 @@ func (pe *paramErrors) read(p params, known []string) lookupInput {
 			}
 		}
 	}
-	pe.unknownParams(p.names(), known)
+	for _, n := range p.unknown(known) {
+		// A typo ("section", "count") would otherwise silently give the
+		// defaults, which may cost quota for sections nobody wanted.
+		pe.add(n, "unknown parameter; use %s", strings.Join(known, ", "))
+	}
 	return in
 }
 
@@ -151,31 +248,14 @@ func (pe paramErrors) err() error {
 	return invalid(pe...)
 }
 
-// unknownParams reports every name not in known, sorted so the answer does
-// not depend on map order.
-func (pe *paramErrors) unknownParams(names []string, known []string) {
-	sort.Strings(names)
-	for _, n := range names {
-		// "indicator=x&" or "&=" from sloppy URL building names nothing.
-		if n != "" && !slices.Contains(known, n) {
-			// A typo ("section", "count") would otherwise silently give the
-			// defaults, which may cost quota for sections nobody wanted.
-			pe.add(n, "unknown parameter; use %s", strings.Join(known, ", "))
-		}
-	}
-}
-
 // text reads a parameter that is one string.
 func (pe *paramErrors) text(p params, name string) string {
 	if p.fields == nil {
-		vals := p.query[name]
-		if len(vals) > 1 {
+		first, n := p.queryText(name)
+		if n > 1 {
 			pe.add(name, "give %s only once", name)
 		}
-		if len(vals) == 0 {
-			return ""
-		}
-		return vals[0]
+		return first
 	}
 	raw, ok := p.raw(name)
 	if !ok {
@@ -194,7 +274,7 @@ func (pe *paramErrors) text(p params, name string) string {
 // list of names or one comma-separated string.
 func (pe *paramErrors) sections(p params) []string {
 	if p.fields == nil {
-		return splitSections(p.query[paramSections])
+		return p.querySections()
 	}
 	raw, ok := p.raw(paramSections)
 	if !ok {
@@ -210,6 +290,35 @@ func (pe *paramErrors) sections(p params) []string {
 	}
 	pe.add(paramSections, "must be a list of section names or a comma-separated string")
 	return nil
+}
+
+// querySections is splitSections of the query's sections values, with
+// one allocation: the names are counted first.
+func (p params) querySections() []string {
+	each := func(yield func(string)) {
+		for q := p.query; ; {
+			k, v, rest, ok := nextQueryParam(q)
+			if !ok {
+				return
+			}
+			if k == paramSections {
+				for s := range strings.SplitSeq(queryValue(v), ",") {
+					if s = strings.TrimSpace(s); s != "" {
+						yield(s)
+					}
+				}
+			}
+			q = rest
+		}
+	}
+	n := 0
+	each(func(string) { n++ })
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	each(func(s string) { out = append(out, s) })
+	return out
 }
 
 func splitSections(values []string) []string {
