@@ -189,9 +189,12 @@ type server struct {
 	answers   *answerWriter
 
 	// What serve needs on every request, made once.
-	ids           *requestIDs
-	nosniff       []string  // the X-Content-Type-Options value, one slice shared by every answer
-	routeContexts sync.Pool // of *chi.Context, as chi.Mux keeps them
+	ids *requestIDs
+	// Header values set on every answer, or nearly: one slice each,
+	// shared by all of them, instead of the one Header.Set makes.
+	nosniff, contentTypeJSON []string
+	healthzBody              []byte    // the GET /healthz body
+	routeContexts            sync.Pool // of *chi.Context, as chi.Mux keeps them
 	// live is the requests being served, for the drain deadline to
 	// answer; nil without Options.Abort. headers pools the header maps
 	// the handlers write in meanwhile.
@@ -233,9 +236,13 @@ func newServer(opts Options) (*server, error) {
 	}
 	s := &server{
 		opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now,
-		answers: newAnswerWriter(),
-		ids:     newRequestIDs(),
-		nosniff: []string{"nosniff"},
+		answers:         newAnswerWriter(),
+		ids:             newRequestIDs(),
+		nosniff:         []string{"nosniff"},
+		contentTypeJSON: []string{"application/json"},
+	}
+	if s.healthzBody, err = encodeJSON(map[string]string{"status": "ok"}); err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
 	}
 	s.routeContexts.New = func() any { return chi.NewRouteContext() }
 	s.headers.New = func() any { return make(http.Header, 8) }
@@ -284,8 +291,11 @@ func (s *server) routes() http.Handler {
 	return s.serve(r)
 }
 
-func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+// healthz answers what never changes, and load balancers ask it often.
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header()["Content-Type"] = s.contentTypeJSON
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(s.healthzBody)
 }
 
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -316,7 +326,7 @@ func (s *server) openapi(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) listSections(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = s.contentTypeJSON
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(s.sections)
 }
@@ -388,7 +398,7 @@ func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		s.writeError(w, r, fmt.Errorf("encode a %d response: %w", status, err))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = s.contentTypeJSON
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
