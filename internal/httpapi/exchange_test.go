@@ -191,3 +191,27 @@ func TestDrainManyRequests(t *testing.T) {
 		t.Errorf("after the abort: %d, want 503", w.Code)
 	}
 }
+
+// TestMiddlewareAllocations: what every request pays before its handler
+// runs, the key's check included, is the exchange and the copy of the
+// request that carries its context.
+func TestMiddlewareAllocations(t *testing.T) {
+	if raceDetector {
+		t.Skip("allocations are not counted under the race detector")
+	}
+	abort, stop := context.WithCancel(context.Background())
+	defer stop()
+	e := newTestEnv(t, func(o *Options) { o.Abort = abort; o.Logger = slog.New(slog.DiscardHandler) })
+	for _, target := range []string{"/healthz", "/v1/sections"} {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("X-API-Key", keySIEM)
+		w := &benchWriter{header: http.Header{}}
+		e.h.ServeHTTP(w, r)
+		if w.status != 200 {
+			t.Fatalf("%s: %d", target, w.status)
+		}
+		if n := testing.AllocsPerRun(200, func() { w.reset(); e.h.ServeHTTP(w, r) }); n > 2 {
+			t.Errorf("%s: %v allocations per request, want at most 2", target, n)
+		}
+	}
+}
