@@ -154,14 +154,13 @@ func appendString(b []byte, s string) []byte {
 // built once (a header value is a []string, which net/http only reads).
 type answerWriter struct {
 	pool        sync.Pool
-	contentType []string
 	cacheStates map[lookup.CacheState][]string // X-Cache values
 }
 
 const maxPooledAnswer = 64 << 10
 
 func newAnswerWriter() *answerWriter {
-	a := &answerWriter{contentType: []string{"application/json"}, cacheStates: map[lookup.CacheState][]string{}}
+	a := &answerWriter{cacheStates: map[lookup.CacheState][]string{}}
 	for _, c := range []lookup.CacheState{lookup.CacheHit, lookup.CacheMiss, lookup.CachePartial,
 		lookup.CacheRefreshed, lookup.CacheStale, lookup.CacheLocal} {
 		a.cacheStates[c] = []string{strings.ToUpper(string(c))}

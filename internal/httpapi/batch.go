@@ -186,7 +186,7 @@ func (s *server) lookupBatch(w http.ResponseWriter, r *http.Request) {
 			case a.Result == nil:
 				results[i] = s.batchError(r, br.items[i].input, errors.New("the lookup service returned no result and no error"), failed)
 			default:
-				s.metrics.lookupResults.WithLabelValues(string(a.Result.Indicator.Type), string(a.Result.Cache)).Inc()
+				s.metrics.countResult(string(a.Result.Indicator.Type), string(a.Result.Cache))
 				results[i] = s.batchResult(br.items[i].input, a.Result, br.shared.format)
 			}
 		}

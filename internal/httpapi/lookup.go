@@ -81,7 +81,7 @@ func (s *server) serveLookup(w http.ResponseWriter, r *http.Request, in lookupIn
 		s.writeError(w, r, errors.New("the lookup service returned no result and no error"))
 		return
 	}
-	s.metrics.lookupResults.WithLabelValues(string(res.Indicator.Type), string(res.Cache)).Inc()
+	s.metrics.countResult(string(res.Indicator.Type), string(res.Cache))
 	e.Cache = string(res.Cache)
 
 	if in.format == formatFlat {
@@ -100,7 +100,7 @@ func (s *server) writeAnswer(w http.ResponseWriter, res *lookup.Result) {
 	buf := s.answers.get()
 	*buf = append(appendLookup(*buf, res), '\n')
 	h := w.Header()
-	h["Content-Type"] = s.answers.contentType
+	h["Content-Type"] = s.contentTypeJSON
 	// Without a length, net/http chunks any body over 2 KB: more bytes
 	// and more writes for every answer.
 	h["Content-Length"] = []string{strconv.Itoa(len(*buf))}

@@ -13,16 +13,11 @@ import (
 )
 
 type metrics struct {
-	requests      *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	lookupResults *prometheus.CounterVec
-
-	// handles holds the request series already used, so that a request
-	// finds its counter and histogram with one map read instead of
-	// formatting the code and hashing the labels in the vectors. The map
-	// is never changed once published: a new series copies it, under mu.
-	handles atomic.Pointer[map[requestSeries]requestHandles]
-	mu      sync.Mutex
+	// The handles of the series already used, so that a request finds
+	// its counters and histogram with one map read instead of formatting
+	// the code and hashing the labels in the vectors.
+	requestHandles *handles[requestSeries, requestHandles]
+	resultHandles  *handles[resultSeries, prometheus.Counter]
 }
 
 // requestSeries names one series of the request metrics.
@@ -36,10 +31,46 @@ type requestHandles struct {
 	duration prometheus.Observer
 }
 
-// maxHandles bounds the handle cache. Routes, methods and codes are few,
-// so the bound is never reached in practice; past it a request takes the
-// vectors' own way, which is only slower.
+// resultSeries names one series of the lookup results.
+type resultSeries struct{ typ, cache string }
+
+// handles caches the handles of metric series by their labels. The map is
+// never changed once published: a new series copies it, under mu.
+type handles[K comparable, V any] struct {
+	m    atomic.Pointer[map[K]V]
+	mu   sync.Mutex
+	make func(K) V
+}
+
+// maxHandles bounds a handle cache. Routes, methods, codes, types and cache
+// states are few, so the bound is never reached in practice; past it a
+// request takes the vectors' own way, which is only slower.
 const maxHandles = 1024
+
+func newHandles[K comparable, V any](make func(K) V) *handles[K, V] {
+	h := &handles[K, V]{make: make}
+	h.m.Store(&map[K]V{})
+	return h
+}
+
+// get is the handle of series k, made the first time it is asked for.
+func (h *handles[K, V]) get(k K) V {
+	if v, ok := (*h.m.Load())[k]; ok {
+		return v
+	}
+	v := h.make(k)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := *h.m.Load()
+	if _, ok := old[k]; ok || len(old) >= maxHandles {
+		return v
+	}
+	next := make(map[K]V, len(old)+1)
+	maps.Copy(next, old)
+	next[k] = v
+	h.m.Store(&next)
+	return v
+}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	requests, err := promreg.Shared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -66,38 +97,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &metrics{requests: requests, duration: duration, lookupResults: lookupResults}
-	m.handles.Store(&map[requestSeries]requestHandles{})
+	m := &metrics{}
+	m.requestHandles = newHandles(func(k requestSeries) requestHandles {
+		return requestHandles{
+			requests: requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
+			duration: duration.WithLabelValues(k.route),
+		}
+	})
+	m.resultHandles = newHandles(func(k resultSeries) prometheus.Counter {
+		return lookupResults.WithLabelValues(k.typ, k.cache)
+	})
 	return m, nil
 }
 
 func (m *metrics) observeRequest(route, method string, status int, elapsed time.Duration) {
-	k := requestSeries{route: route, method: methodLabel(method), code: status}
-	h, ok := (*m.handles.Load())[k]
-	if !ok {
-		h = m.addHandles(k)
-	}
+	h := m.requestHandles.get(requestSeries{route: route, method: methodLabel(method), code: status})
 	h.requests.Inc()
 	h.duration.Observe(elapsed.Seconds())
 }
 
-// addHandles makes the handles of a series first seen.
-func (m *metrics) addHandles(k requestSeries) requestHandles {
-	h := requestHandles{
-		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
-		duration: m.duration.WithLabelValues(k.route),
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.handles.Load()
-	if _, ok := old[k]; ok || len(old) >= maxHandles {
-		return h
-	}
-	next := make(map[requestSeries]requestHandles, len(old)+1)
-	maps.Copy(next, old)
-	next[k] = h
-	m.handles.Store(&next)
-	return h
+// countResult counts one answered lookup of an indicator type.
+func (m *metrics) countResult(typ, cache string) {
+	m.resultHandles.get(resultSeries{typ: typ, cache: cache}).Inc()
 }
 
 // methodLabel bounds the method label to the standard methods.
