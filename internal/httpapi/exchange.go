@@ -20,9 +20,8 @@ import (
 type exchange struct {
 	ctx requestContext
 	rw  responseWriter
-	// idBuf holds a request id tipgate made up; idValue is the
-	// X-Request-Id header's value, shared by both header maps.
-	idBuf   [requestIDLen]byte
+	// idValue is the X-Request-Id header's value, shared by both header
+	// maps.
 	idValue [1]string
 
 	// The links of server.live, the requests a drain deadline answers.

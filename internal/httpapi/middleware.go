@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/go-chi/chi/v5"
 
@@ -65,15 +64,14 @@ func newRequestIDs() *requestIDs {
 	return ids
 }
 
-// next writes a fresh id in buf and returns it. The string is buf's own
-// bytes rather than a copy, which would be an allocation on every request:
-// buf is an exchange's, which is never reused, and is not written again.
-func (ids *requestIDs) next(buf *[requestIDLen]byte) string {
+// next is a fresh id.
+func (ids *requestIDs) next() string {
+	var buf [requestIDLen]byte
 	copy(buf[:], ids.prefix[:])
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], ids.counter.Add(1))
 	hex.Encode(buf[len(ids.prefix):], n[:])
-	return unsafe.String(&buf[0], len(buf))
+	return string(buf[:])
 }
 
 // unmatchedRoute labels requests no route matched, so that scanners cannot
@@ -104,7 +102,7 @@ func (s *server) serve(mux *chi.Mux) http.Handler {
 		ex := &exchange{}
 		id := r.Header.Get("X-Request-Id")
 		if !saneRequestID(id) {
-			id = s.ids.next(&ex.idBuf)
+			id = s.ids.next()
 		}
 		ex.idValue[0] = id
 		h := w.Header()
