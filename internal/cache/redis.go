@@ -293,6 +293,10 @@ func (r *Redis) Get(ctx context.Context, keys []string) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: redis get: %w", err)
 	}
+	return mgetValues(keys, vals)
+}
+
+func mgetValues(keys []string, vals []any) ([][]byte, error) {
 	if len(vals) != len(keys) {
 		return nil, fmt.Errorf("cache: redis get: MGET answered %d values for %d keys", len(vals), len(keys))
 	}
@@ -308,6 +312,46 @@ func (r *Redis) Get(ctx context.Context, keys []string) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// GetTTL is Get, with how long each entry has left, in the same round
+// trip (MGET and a PTTL per key, pipelined; on a cluster the keys' shared
+// hash tag keeps them on one node): a copy kept in the process (Hot) then
+// never outlives the original. ttls[i] is 0 where vals[i] is nil or the
+// entry went away between the two reads, and negative for an entry
+// without expiry.
+func (r *Redis) GetTTL(ctx context.Context, keys []string) (vals [][]byte, ttls []time.Duration, err error) {
+	if err := r.usable(ctx, "get"); err != nil {
+		return nil, nil, err
+	}
+	if len(keys) == 0 {
+		return [][]byte{}, []time.Duration{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.readTimeout)
+	defer cancel()
+	pipe := r.client.Pipeline()
+	mget := pipe.MGet(ctx, keys...)
+	pttls := make([]*redis.DurationCmd, len(keys))
+	for i, k := range keys {
+		pttls[i] = pipe.PTTL(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("cache: redis get: %w", err)
+	}
+	if vals, err = mgetValues(keys, mget.Val()); err != nil {
+		return nil, nil, err
+	}
+	ttls = make([]time.Duration, len(keys))
+	for i, c := range pttls {
+		switch d := c.Val(); {
+		case vals[i] == nil || d == -2:
+		case d == -1:
+			ttls[i] = -1
+		default:
+			ttls[i] = d
+		}
+	}
+	return vals, ttls, nil
 }
 
 // Set writes every item with SET key value PX ttl, all in one pipeline.
@@ -411,3 +455,50 @@ func RouteRedisLogs(l *slog.Logger) {
 // replicas over the same Redis (fetch locks, the daily budget). The store
 // still owns it and closes it.
 func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// Publish sends payload to every subscriber of channel, bounded by the
+// write deadline. In a cluster, any node broadcasts it to all of them.
+func (r *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
+	if err := r.usable(ctx, "publish"); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.writeTimeout)
+	defer cancel()
+	if err := r.client.Publish(ctx, channel, payload).Err(); err != nil {
+		return fmt.Errorf("cache: redis publish: %w", err)
+	}
+	return nil
+}
+
+// Subscribe implements Bus with one pub/sub connection of its own, which
+// go-redis reconnects and resubscribes after Redis fails or fails over; each
+// confirmation of SUBSCRIBE, the first included, calls subscribed. It
+// returns at once: SUBSCRIBE is sent from the goroutine, so that a Redis
+// down at start-up costs nobody a dial. stop must be called before Close.
+func (r *Redis) Subscribe(channel string, deliver func(payload string), subscribed func()) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	// Without channels go-redis opens nothing yet.
+	ps := r.client.Subscribe(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A failure here is retried by the receive loop below, which
+		// reconnects with the channel recorded.
+		_ = ps.Subscribe(ctx, channel)
+		for m := range ps.ChannelWithSubscriptions() {
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					subscribed()
+				}
+			case *redis.Message:
+				deliver(m.Payload)
+			}
+		}
+	}()
+	return func() {
+		cancel() // ends a dial in flight, which Close would wait for
+		_ = ps.Close()
+		<-done
+	}
+}
