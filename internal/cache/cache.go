@@ -1,8 +1,8 @@
 // Package cache owns where tipgate keeps TIP's answers: a small key/value
 // store contract and its two backends, an in-memory store with a byte bound
-// (the embedded default) and Redis, and the wrappers that keep a failing
-// store off a lookup's path: Guard (fail fast, with an in-process fallback)
-// and Writer (write behind). Values are opaque bytes; what they mean and how
+// (the embedded default) and Redis, and the wrappers in front of Redis:
+// Hot (the in-process tier, which also answers while Redis is down), Guard
+// (fail fast) and Writer (write behind). Values are opaque bytes; what they mean and how
 // keys are built belongs to the lookup service.
 package cache
 

@@ -83,6 +83,7 @@ type Guard struct {
 	// frozen Redis) cannot start a new outage when it finally fails.
 	state  atomic.Uint64
 	downAt atomic.Int64 // UnixNano of the last transition to down
+	onUp   atomic.Pointer[func()]
 
 	closed     atomic.Bool
 	wake       chan struct{} // buffered (1): the store went down, probe it
@@ -142,6 +143,13 @@ func (g *Guard) Name() string { return g.backend.Name() }
 // failed and no probe has succeeded yet, to the fallback (false).
 func (g *Guard) Healthy() bool { return isUp(g.state.Load()) }
 
+// OnUp has fn called each time a probe finds the store back after an
+// outage, on the prober's goroutine, once calls go to the store again. A
+// Hot in front registers itself: what it kept in the process during the
+// outage must not shadow what other replicas wrote to the store meanwhile.
+// A later call replaces fn.
+func (g *Guard) OnUp(fn func()) { g.onUp.Store(&fn) }
+
 // Get reads from the store, or from the fallback while the store is down.
 func (g *Guard) Get(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := g.usable(ctx); err != nil {
@@ -157,6 +165,28 @@ func (g *Guard) Get(ctx context.Context, keys []string) ([][]byte, error) {
 	vals, err := g.backend.Get(ctx, keys)
 	g.observe(ctx, st, err)
 	return vals, err
+}
+
+// GetTTL is Get with each entry's remaining lifetime, when the store can
+// tell it in the same round trip (Redis); otherwise, and from the
+// fallback, ttls is nil.
+func (g *Guard) GetTTL(ctx context.Context, keys []string) ([][]byte, []time.Duration, error) {
+	tg, ok := g.backend.(ttlGetter)
+	if !ok {
+		vals, err := g.Get(ctx, keys)
+		return vals, nil, err
+	}
+	if err := g.usable(ctx); err != nil {
+		return nil, nil, err
+	}
+	st := g.state.Load()
+	if !isUp(st) {
+		vals, err := g.Get(ctx, keys)
+		return vals, nil, err
+	}
+	vals, ttls, err := tg.GetTTL(ctx, keys)
+	g.observe(ctx, st, err)
+	return vals, ttls, err
 }
 
 // Set writes to the store, or to the fallback while the store is down. A
@@ -303,6 +333,9 @@ func (g *Guard) markUp(from uint64) {
 	// fallback's copies would shadow those when the next outage comes. The
 	// store is the truth again; the fallback starts empty.
 	g.clearFallback()
+	if fn := g.onUp.Load(); fn != nil {
+		(*fn)()
+	}
 	g.upGauge.Set(1)
 	g.changes.Inc()
 	down := time.Since(time.Unix(0, g.downAt.Load())).Round(time.Millisecond)
