@@ -41,6 +41,10 @@ const (
 	// smaller store holds a handful of answers and silently turns the cache
 	// off.
 	MinMemoryCacheBytes = 1 << 20
+	// MaxHotCacheTTL bounds TIPGATE_CACHE_HOT_TTL: it is also how long a
+	// replica may serve an entry another replica refreshed or purged when
+	// the message saying so is lost.
+	MaxHotCacheTTL = cache.MaxHotTTL
 	// MinCacheTTL bounds the freshness lifetimes from below: an answer fresh
 	// for less than a second is a TIP request per lookup, spending quota.
 	MinCacheTTL = time.Second
@@ -91,6 +95,14 @@ type Config struct {
 	// MemoryCacheBytes bounds the in-memory store (TIPGATE_CACHE_MEMORY_BYTES,
 	// ours).
 	MemoryCacheBytes int64
+	// HotCacheBytes bounds the in-process tier in front of Redis; 0 turns
+	// it off (Redis is asked on every lookup, and the process keeps only
+	// what Redis failed to take). HotCacheTTL is how long an entry is
+	// served from it without asking Redis: from a nanosecond to
+	// MaxHotCacheTTL, and unchecked when the tier is off. Both mean
+	// nothing with the in-memory store.
+	HotCacheBytes int64
+	HotCacheTTL   time.Duration
 	// CacheTTL is the freshness of Red/Orange/Yellow/Green results,
 	// CacheTTLGrey of Grey and not-found ones; CacheStale (may be zero) is how
 	// long past freshness entries are kept to serve when TIP fails.
@@ -302,6 +314,35 @@ func (l *loader) size(name, def string, least int64) int64 {
 		l.problem(name, nil, "%q is less than %s, too small to cache anything; use %s or more", v, formatSize(least), formatSize(least))
 	}
 	return n
+}
+
+// hotCache reads the hot tier's pair: a size that may be 0 (off) and a
+// TTL, bounded when the tier is on and only read when it is off (a value
+// that is not a duration is a mistake either way).
+func (l *loader) hotCache(bytesDef, ttlDef string) (int64, time.Duration) {
+	const bytesVar, ttlVar = "TIPGATE_CACHE_HOT_BYTES", "TIPGATE_CACHE_HOT_TTL"
+	v := l.text(bytesVar, bytesDef)
+	n, err := ParseSize(v)
+	switch {
+	case err != nil:
+		l.problem(bytesVar, err, "%s", err.Error())
+	case n == 0:
+		if t := l.value(ttlVar); t != "" {
+			if _, err := parseDuration(t, true); err != nil {
+				l.problem(ttlVar, err, "%s", err.Error())
+			}
+		}
+		return 0, 0
+	case n < MinMemoryCacheBytes:
+		l.problem(bytesVar, nil, "%q is less than %s, too small to cache anything; use %s or more, or 0 to turn the hot tier off",
+			v, formatSize(MinMemoryCacheBytes), formatSize(MinMemoryCacheBytes))
+	}
+	ttl := l.duration(ttlVar, ttlDef, time.Nanosecond)
+	if ttl > MaxHotCacheTTL {
+		l.problem(ttlVar, nil, "%q is more than %v: another replica's refresh or purge whose message was lost would go unseen that long; use %v or less, or TIPGATE_CACHE_HOT_BYTES=0 to turn the hot tier off",
+			l.text(ttlVar, ttlDef), MaxHotCacheTTL, MaxHotCacheTTL)
+	}
+	return n, ttl
 }
 
 func (l *loader) addr(def string) string {

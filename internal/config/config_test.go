@@ -65,6 +65,8 @@ func TestLoadDefaults(t *testing.T) {
 		TIPTimeout:       30 * time.Second,
 		RedisMode:        cache.RedisSingle,
 		MemoryCacheBytes: 256 << 20,
+		HotCacheBytes:    64 << 20,
+		HotCacheTTL:      5 * time.Second,
 		CacheTTL:         24 * time.Hour,
 		CacheTTLGrey:     time.Hour,
 		CacheStale:       168 * time.Hour,
@@ -112,6 +114,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"TIPGATE_SHUTDOWN_TIMEOUT":   "3s",
 		"TIPGATE_REQUEST_TIMEOUT":    " 90s ",
 		"TIPGATE_CACHE_MEMORY_BYTES": "64MiB",
+		"TIPGATE_CACHE_HOT_BYTES":    "128MiB",
+		"TIPGATE_CACHE_HOT_TTL":      "2s",
 		"TIPGATE_TRUSTED_PROXIES":    "10.1.2.3/8, 192.0.2.7,fd00::/8,::ffff:172.16.0.0/108",
 	})
 	c, err := load(env)
@@ -134,6 +138,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		RedisURL:         "rediss://user:pw@redis.example:26380/2?addr=redis2.example:26380&master_name=main",
 		RedisMode:        cache.RedisSentinel,
 		MemoryCacheBytes: 64 << 20,
+		HotCacheBytes:    128 << 20,
+		HotCacheTTL:      2 * time.Second,
 		CacheTTL:         12 * time.Hour,
 		CacheTTLGrey:     30 * time.Minute,
 		CacheStale:       0,

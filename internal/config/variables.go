@@ -113,6 +113,11 @@ func variables() []variable {
 				c.MemoryCacheBytes = l.size("TIPGATE_CACHE_MEMORY_BYTES", "256MiB", MinMemoryCacheBytes)
 			},
 			summary: func(c *Config) []slog.Attr { return []slog.Attr{slog.Int64("cache_memory_bytes", c.MemoryCacheBytes)} }},
+		{name: "TIPGATE_CACHE_HOT_BYTES", def: "64MiB",
+			load:    func(l *loader, c *Config) { c.HotCacheBytes, c.HotCacheTTL = l.hotCache("64MiB", "5s") },
+			summary: func(c *Config) []slog.Attr { return []slog.Attr{slog.Int64("cache_hot_bytes", c.HotCacheBytes)} }},
+		{name: "TIPGATE_CACHE_HOT_TTL", def: "5s", // loaded with TIPGATE_CACHE_HOT_BYTES
+			summary: func(c *Config) []slog.Attr { return []slog.Attr{slog.String("cache_hot_ttl", c.HotCacheTTL.String())} }},
 		duration("TIPGATE_CACHE_TTL", "24h", "cache_ttl", MinCacheTTL, func(c *Config) *time.Duration { return &c.CacheTTL }),
 		duration("TIPGATE_CACHE_TTL_GREY", "1h", "cache_ttl_grey", MinCacheTTL, func(c *Config) *time.Duration { return &c.CacheTTLGrey }),
 		duration("TIPGATE_CACHE_STALE", "168h", "cache_stale", 0, func(c *Config) *time.Duration { return &c.CacheStale }),

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tipgate/tipgate/internal/cache"
 )
@@ -87,6 +88,52 @@ func TestLoadBounds(t *testing.T) {
 				t.Fatalf("Load: %v, want it accepted", err)
 			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
 				t.Fatalf("Load: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadHotCache: the hot tier's size may be 0 (off, when its TTL is
+// only read), and its TTL is bounded while it is on.
+func TestLoadHotCache(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		bytes, ttl string // "" leaves the variable unset
+		wantBytes  int64
+		wantTTL    time.Duration
+		wantErr    string // "" means accepted; else the whole error's prefix
+	}{
+		{"", "", 64 << 20, 5 * time.Second, ""},
+		{"1MiB", "1m", 1 << 20, time.Minute, ""},
+		{"256MiB", "250ms", 256 << 20, 250 * time.Millisecond, ""},
+		{"0", "", 0, 0, ""},
+		{"0", "2m", 0, 0, ""},
+		{"0B", "0", 0, 0, ""},
+		{"0", "soon", 0, 0, `TIPGATE_CACHE_HOT_TTL: "soon" is not a duration`},
+		{"-1", "", 0, 0, `TIPGATE_CACHE_HOT_BYTES: "-1" is not a size`},
+		{"1023KiB", "", 0, 0, `TIPGATE_CACHE_HOT_BYTES: "1023KiB" is less than 1MiB, too small to cache anything; use 1MiB or more, or 0 to turn the hot tier off`},
+		{"64MB", "0", 0, 0, `TIPGATE_CACHE_HOT_TTL: "0" must be more than zero`},
+		{"64MB", "-5s", 0, 0, `TIPGATE_CACHE_HOT_TTL: "-5s" must be more than zero`},
+		{"", "61s", 0, 0, `TIPGATE_CACHE_HOT_TTL: "61s" is more than 1m0s: another replica's refresh or purge`},
+		{"lots", "1h", 0, 0, "TIPGATE_CACHE_HOT_BYTES: \"lots\" is not a size; write a whole number of bytes, optionally with a unit such as 64MiB, 1GiB or 512MB\nTIPGATE_CACHE_HOT_TTL: \"1h\" is more than 1m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.bytes+","+tt.ttl, func(t *testing.T) {
+			env := map[string]string{}
+			if tt.bytes != "" {
+				env["TIPGATE_CACHE_HOT_BYTES"] = tt.bytes
+			}
+			if tt.ttl != "" {
+				env["TIPGATE_CACHE_HOT_TTL"] = tt.ttl
+			}
+			c, err := load(with(f.PFXEnv(), env))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Load: %v, want it accepted", err)
+			case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
+				t.Fatalf("Load: %v, want %q", err, tt.wantErr)
+			case err == nil && (c.HotCacheBytes != tt.wantBytes || c.HotCacheTTL != tt.wantTTL):
+				t.Errorf("Load: %d bytes, TTL %v; want %d, %v", c.HotCacheBytes, c.HotCacheTTL, tt.wantBytes, tt.wantTTL)
 			}
 		})
 	}
