@@ -37,9 +37,9 @@ import (
 	"github.com/tipgate/tipgate/internal/upstream"
 )
 
-// fallbackBytes bounds the in-process store that answers while Redis is
-// unreachable, so that a lookup repeated during an outage costs one TIP
-// request, not one per call.
+// fallbackBytes bounds what the process keeps while Redis is unreachable
+// when the hot tier is off (TIPGATE_CACHE_HOT_BYTES=0), so that a lookup
+// repeated during an outage costs one TIP request, not one per call.
 const fallbackBytes = 32 << 20
 
 // writerDrainTimeout bounds how long shutdown waits for answers still being
@@ -68,7 +68,7 @@ type App struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	store    store
-	guard    *cache.Guard // nil on the memory store
+	guard    *cache.Guard // nil on the memory store; a.store is a Hot over it
 	// client is the TIP client built at start; a reload may replace it,
 	// so everything after New asks tipClient().
 	client   *tip.Client
@@ -153,7 +153,6 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		a.cleanups = append(a.cleanups, cleanup{"store", a.store.Close})
 	} else {
 		a.guard, err = cache.NewGuard(redis, cache.GuardOptions{
-			Fallback:   cache.NewMemory(fallbackBytes),
 			Logger:     logger.With("component", "store"),
 			Registerer: a.registry,
 		})
@@ -162,7 +161,13 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		}
 		// The guard owns the store from here, and closes it.
 		a.cleanups[redisAt] = cleanup{"store", a.guard.Close}
-		a.store = a.guard
+		hot, err := cache.NewHot(a.guard, hotOptions(cfg, ns, redis, logger, a.registry))
+		if err != nil {
+			return nil, err
+		}
+		// The hot tier owns the guard from here, and closes it.
+		a.cleanups[redisAt] = cleanup{"store", hot.Close}
+		a.store = hot
 		// Replicas sharing this Redis coordinate through it: one TIP
 		// request per question across all of them, one daily budget. While
 		// the store is down they fall back to this process alone.
@@ -173,7 +178,7 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		})
 		a.cleanups = append(a.cleanups, cleanup{"coordination", c.Close})
 		locks, counter = c, c
-		w, err := cache.NewWriter(a.guard, cache.WriterOptions{
+		w, err := cache.NewWriter(hot, cache.WriterOptions{
 			Logger:     logger.With("component", "store"),
 			Registerer: a.registry,
 		})
@@ -269,6 +274,27 @@ func New(cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// hotOptions configures the process-local tier in front of Redis: on, with
+// TIPGATE_CACHE_HOT_BYTES and _TTL; off, it still keeps what Redis fails to
+// take during an outage, within fallbackBytes. An entry read from Redis is
+// kept at most as long as Redis keeps it, which Redis tells; FillTTL, the
+// longest any entry lives there, only covers an entry without expiry.
+func hotOptions(cfg *config.Config, ns string, bus cache.Bus, logger *slog.Logger, reg prometheus.Registerer) cache.HotOptions {
+	o := cache.HotOptions{
+		Bytes:      cfg.HotCacheBytes,
+		TTL:        cfg.HotCacheTTL,
+		FillTTL:    max(cfg.CacheTTL, cfg.CacheTTLGrey) + cfg.CacheStale,
+		Bus:        bus,
+		Channel:    "tipgate:" + ns + ":hot",
+		Logger:     logger.With("component", "store"),
+		Registerer: reg,
+	}
+	if cfg.HotCacheBytes == 0 {
+		o.Bytes, o.TTL = fallbackBytes, 0
+	}
+	return o
 }
 
 // Check runs every check New runs, and serves nothing: the configuration

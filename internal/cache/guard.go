@@ -27,9 +27,8 @@ type Backend interface {
 	Close() error
 }
 
-// ErrUnavailable is returned by a Guard whose store is down, for a call it
-// could not serve from its fallback (or with no fallback at all). No I/O was
-// attempted.
+// ErrUnavailable is returned by a Guard whose store is down. No I/O was
+// attempted; a Hot in front of the Guard answers from the process instead.
 var ErrUnavailable = errors.New("cache: store is unreachable; not asking it again until a background probe succeeds")
 
 // Defaults of GuardOptions.
@@ -40,11 +39,6 @@ const (
 
 // GuardOptions configures NewGuard. Zero values mean the defaults.
 type GuardOptions struct {
-	// Fallback serves Get, Set and Delete while the store is down, so that a
-	// lookup repeated during an outage is answered in-process instead of
-	// asking TIP again. Give it a small bound: it holds only what the outage
-	// itself fetched. Nil means none: calls return ErrUnavailable instead.
-	Fallback *Memory
 	// ProbeInterval is the pause before each background Ping while the store
 	// is down.
 	ProbeInterval time.Duration
@@ -59,9 +53,9 @@ type GuardOptions struct {
 // Guard makes a store fail fast. The first call that fails for want of the
 // store (an I/O error or a deadline, not a reply the server sent nor the
 // caller's own cancellation) marks it down; from then on no call touches the
-// store: Get, Set and Delete go to the fallback, Ping returns
-// ErrUnavailable, each at in-process speed. A background prober Pings the
-// store and marks it up again when it answers. A hung Redis so costs one
+// store: Get, Set, Delete and Ping return ErrUnavailable at in-process
+// speed, and a Hot in front answers from the process. A background prober
+// Pings the store and marks it up again when it answers. A hung Redis so costs one
 // read deadline once per outage instead of once per lookup, and a dead one
 // costs nothing per lookup.
 //
@@ -69,7 +63,6 @@ type GuardOptions struct {
 // detects an outage present at start-up.
 type Guard struct {
 	backend  Backend
-	fallback *Memory
 	interval time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
@@ -94,8 +87,8 @@ type Guard struct {
 	closeErr   error
 }
 
-// NewGuard wraps backend, which the Guard then owns with o.Fallback: Close
-// closes both. It starts the prober, which sleeps until the store goes down.
+// NewGuard wraps backend, which the Guard then owns: Close closes it. It
+// starts the prober, which sleeps until the store goes down.
 func NewGuard(backend Backend, o GuardOptions) (*Guard, error) {
 	if backend == nil {
 		return nil, errors.New("cache: NewGuard needs a backend")
@@ -111,7 +104,6 @@ func NewGuard(backend Backend, o GuardOptions) (*Guard, error) {
 	}
 	g := &Guard{
 		backend:  backend,
-		fallback: o.Fallback,
 		interval: o.ProbeInterval,
 		timeout:  o.ProbeTimeout,
 		log:      o.Logger,
@@ -140,7 +132,7 @@ func NewGuard(backend Backend, o GuardOptions) (*Guard, error) {
 func (g *Guard) Name() string { return g.backend.Name() }
 
 // Healthy reports whether calls go to the store (true) or, since a call
-// failed and no probe has succeeded yet, to the fallback (false).
+// failed and no probe has succeeded yet, fail fast (false).
 func (g *Guard) Healthy() bool { return isUp(g.state.Load()) }
 
 // OnUp has fn called each time a probe finds the store back after an
@@ -150,17 +142,14 @@ func (g *Guard) Healthy() bool { return isUp(g.state.Load()) }
 // A later call replaces fn.
 func (g *Guard) OnUp(fn func()) { g.onUp.Store(&fn) }
 
-// Get reads from the store, or from the fallback while the store is down.
+// Get reads from the store; ErrUnavailable while it is down.
 func (g *Guard) Get(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := g.usable(ctx); err != nil {
 		return nil, err
 	}
 	st := g.state.Load()
 	if !isUp(st) {
-		if g.fallback == nil {
-			return nil, ErrUnavailable
-		}
-		return g.fallback.Get(ctx, keys)
+		return nil, ErrUnavailable
 	}
 	vals, err := g.backend.Get(ctx, keys)
 	g.observe(ctx, st, err)
@@ -168,8 +157,7 @@ func (g *Guard) Get(ctx context.Context, keys []string) ([][]byte, error) {
 }
 
 // GetTTL is Get with each entry's remaining lifetime, when the store can
-// tell it in the same round trip (Redis); otherwise, and from the
-// fallback, ttls is nil.
+// tell it in the same round trip (Redis); otherwise ttls is nil.
 func (g *Guard) GetTTL(ctx context.Context, keys []string) ([][]byte, []time.Duration, error) {
 	tg, ok := g.backend.(ttlGetter)
 	if !ok {
@@ -181,18 +169,14 @@ func (g *Guard) GetTTL(ctx context.Context, keys []string) ([][]byte, []time.Dur
 	}
 	st := g.state.Load()
 	if !isUp(st) {
-		vals, err := g.Get(ctx, keys)
-		return vals, nil, err
+		return nil, nil, ErrUnavailable
 	}
 	vals, ttls, err := tg.GetTTL(ctx, keys)
 	g.observe(ctx, st, err)
 	return vals, ttls, err
 }
 
-// Set writes to the store, or to the fallback while the store is down. A
-// write that finds the store down also keeps its items in the fallback
-// (and still returns the error): they are what the outage's first miss
-// fetched, and asking TIP for them again is what the fallback is for.
+// Set writes to the store; ErrUnavailable while it is down.
 func (g *Guard) Set(ctx context.Context, items []Item) error {
 	if err := g.usable(ctx); err != nil {
 		return err
@@ -204,30 +188,22 @@ func (g *Guard) Set(ctx context.Context, items []Item) error {
 	}
 	st := g.state.Load()
 	if !isUp(st) {
-		if g.fallback == nil {
-			return ErrUnavailable
-		}
-		return g.fallback.Set(ctx, items)
+		return ErrUnavailable
 	}
 	err := g.backend.Set(ctx, items)
-	if g.observe(ctx, st, err) && g.fallback != nil {
-		_ = g.fallback.Set(ctx, items)
-	}
+	g.observe(ctx, st, err)
 	return err
 }
 
-// Delete forgets the keys in the store. While the store is down it forgets
-// them in the fallback and still returns ErrUnavailable: the shared store
-// keeps them, and a purge must not report success for what it did not do.
+// Delete forgets the keys in the store; ErrUnavailable while it is down:
+// the shared store keeps them, and a purge must not report success for what
+// it did not do.
 func (g *Guard) Delete(ctx context.Context, keys []string) error {
 	if err := g.usable(ctx); err != nil {
 		return err
 	}
 	st := g.state.Load()
 	if !isUp(st) {
-		if g.fallback != nil {
-			_ = g.fallback.Delete(ctx, keys)
-		}
 		return ErrUnavailable
 	}
 	err := g.backend.Delete(ctx, keys)
@@ -250,18 +226,14 @@ func (g *Guard) Ping(ctx context.Context) error {
 	return err
 }
 
-// Close stops the prober, waiting for it, then closes the store and the
-// fallback; later calls return ErrClosed. Closing twice returns the first
-// Close's result.
+// Close stops the prober, waiting for it, then closes the store; later
+// calls return ErrClosed. Closing twice returns the first Close's result.
 func (g *Guard) Close() error {
 	g.closeOnce.Do(func() {
 		g.closed.Store(true)
 		g.stop() // also cancels a probe in flight
 		<-g.proberDone
 		g.closeErr = g.backend.Close()
-		if g.fallback != nil {
-			_ = g.fallback.Close()
-		}
 	})
 	return g.closeErr
 }
@@ -276,14 +248,11 @@ func (g *Guard) usable(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// observe marks the store down when err says it failed in state st, and
-// reports whether it did fail.
-func (g *Guard) observe(ctx context.Context, st uint64, err error) bool {
-	if !storeFailed(ctx, err) {
-		return false
+// observe marks the store down when err says it failed in state st.
+func (g *Guard) observe(ctx context.Context, st uint64, err error) {
+	if storeFailed(ctx, err) {
+		g.markDown(st, err)
 	}
-	g.markDown(st, err)
-	return true
 }
 
 // storeFailed tells an outage from errors the store is not to blame for.
@@ -308,15 +277,11 @@ func (g *Guard) markDown(from uint64, err error) {
 		return // not this call's to report: another one did, or it is stale
 	}
 	g.downAt.Store(time.Now().UnixNano())
-	// Empty what an earlier outage's last racing writes may have left.
-	g.clearFallback()
 	g.upGauge.Set(0)
 	g.changes.Inc()
-	if g.fallback != nil {
-		g.log.Warn("cache store unreachable; serving from the in-process fallback", "store", g.backend.Name(), "err", err)
-	} else {
-		g.log.Warn("cache store unreachable; lookups go on without a cache", "store", g.backend.Name(), "err", err)
-	}
+	// The gateway always puts a Hot in front, which answers from the
+	// process meanwhile; operators know this line by its words.
+	g.log.Warn("cache store unreachable; serving from the in-process fallback", "store", g.backend.Name(), "err", err)
 	select {
 	case g.wake <- struct{}{}:
 	default: // the prober has a wake-up pending already
@@ -327,12 +292,6 @@ func (g *Guard) markUp(from uint64) {
 	if isUp(from) || !g.state.CompareAndSwap(from, from+1) {
 		return
 	}
-	// What the fallback holds was fetched during the outage, but other
-	// replicas may have written newer answers for the same keys to the
-	// shared store meanwhile (a refresh, a purge): kept here, the
-	// fallback's copies would shadow those when the next outage comes. The
-	// store is the truth again; the fallback starts empty.
-	g.clearFallback()
 	if fn := g.onUp.Load(); fn != nil {
 		(*fn)()
 	}
@@ -340,12 +299,6 @@ func (g *Guard) markUp(from uint64) {
 	g.changes.Inc()
 	down := time.Since(time.Unix(0, g.downAt.Load())).Round(time.Millisecond)
 	g.log.Info("cache store is back", "store", g.backend.Name(), "down_for", down.String())
-}
-
-func (g *Guard) clearFallback() {
-	if g.fallback != nil {
-		g.fallback.Clear()
-	}
 }
 
 // probe runs for the Guard's life: it sleeps until the store goes down,

@@ -105,24 +105,19 @@ func (e replyError) Error() string { return string(e) }
 func (replyError) RedisError()     {}
 
 type guardEnv struct {
-	guard    *cache.Guard
-	spy      *spyStore
-	fallback *cache.Memory
-	logs     *logbuf.Buffer
-	reg      *prometheus.Registry
+	guard *cache.Guard
+	spy   *spyStore
+	logs  *logbuf.Buffer
+	reg   *prometheus.Registry
 }
 
-func newGuardEnv(t *testing.T, backend cache.Backend, withFallback bool, probeInterval time.Duration) *guardEnv {
+func newGuardEnv(t *testing.T, backend cache.Backend, probeInterval time.Duration) *guardEnv {
 	t.Helper()
 	e := &guardEnv{spy: &spyStore{Backend: backend}, logs: &logbuf.Buffer{}, reg: prometheus.NewRegistry()}
 	o := cache.GuardOptions{
 		ProbeInterval: probeInterval,
 		Logger:        slog.New(slog.NewTextHandler(e.logs, nil)),
 		Registerer:    e.reg,
-	}
-	if withFallback {
-		e.fallback = cache.NewMemory(1 << 20)
-		o.Fallback = e.fallback
 	}
 	g, err := cache.NewGuard(e.spy, o)
 	if err != nil {
@@ -135,6 +130,13 @@ func newGuardEnv(t *testing.T, backend cache.Backend, withFallback bool, probeIn
 
 // lines counts the log lines holding msg.
 func (e *guardEnv) lines(msg string) int { return strings.Count(e.logs.String(), msg) }
+
+// waitBack waits for the n-th "back" line: Healthy turns true first, and
+// the line is the last thing a recovery does (OnUp, metrics, then the log).
+func (e *guardEnv) waitBack(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, "the store back", func() bool { return e.lines(upLine) >= n })
+}
 
 func (e *guardEnv) metric(t *testing.T, name string) float64 {
 	t.Helper()
@@ -204,9 +206,7 @@ func TestGuardSuite(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		clock := fakeclock.New(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
 		cachetest.Run(t, func(t *testing.T) cachetest.Store {
-			g, err := cache.NewGuard(cache.NewMemory(64<<20, cache.WithClock(clock.Now)), cache.GuardOptions{
-				Fallback: cache.NewMemory(1<<20, cache.WithClock(clock.Now)),
-			})
+			g, err := cache.NewGuard(cache.NewMemory(64<<20, cache.WithClock(clock.Now)), cache.GuardOptions{})
 			if err != nil {
 				t.Fatalf("NewGuard: %v", err)
 			}
@@ -222,7 +222,7 @@ func TestGuardSuite(t *testing.T) {
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.New(t)
 		cachetest.Run(t, func(t *testing.T) cachetest.Store {
-			g, err := cache.NewGuard(openRedis(t, srv.URL(), cache.RedisOptions{}), cache.GuardOptions{Fallback: cache.NewMemory(1 << 20)})
+			g, err := cache.NewGuard(openRedis(t, srv.URL(), cache.RedisOptions{}), cache.GuardOptions{})
 			if err != nil {
 				t.Fatalf("NewGuard: %v", err)
 			}
@@ -252,8 +252,10 @@ func TestGuardRedisOutage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := redistest.New(t)
-			e := newGuardEnv(t, openRedis(t, srv.URL(), cache.RedisOptions{}), true, 0)
+			e := newGuardEnv(t, openRedis(t, srv.URL(), cache.RedisOptions{}), 0)
 			g, ctx := e.guard, context.Background()
+			var ups atomic.Int64
+			g.OnUp(func() { ups.Add(1) })
 
 			if err := g.Set(ctx, []cache.Item{gitem("before", "B")}); err != nil {
 				t.Fatalf("Set while healthy: %v", err)
@@ -272,16 +274,15 @@ func TestGuardRedisOutage(t *testing.T) {
 				t.Errorf("tipgate_cache_store_up while down: got %v, want 0", got)
 			}
 
-			// From now on nothing reaches the store; the fallback serves.
+			// From now on nothing reaches the store: every call fails fast.
 			reached := e.spy.calls.Load()
-			if err := g.Set(ctx, []cache.Item{gitem("during", "D")}); err != nil {
-				t.Fatalf("Set during the outage: got %v, want nil (kept in the fallback)", err)
-			}
 			for i := range 50 {
-				got, err := g.Get(ctx, []string{gkey("during"), gkey("before")})
-				if err != nil || string(got[0]) != "D" || got[1] != nil {
-					t.Fatalf("Get %d during the outage: got %q, %v; want [D <nil>] from the fallback, nil", i, got, err)
+				if _, err := g.Get(ctx, []string{gkey("before")}); !errors.Is(err, cache.ErrUnavailable) {
+					t.Fatalf("Get %d during the outage: got %v, want ErrUnavailable", i, err)
 				}
+			}
+			if err := g.Set(ctx, []cache.Item{gitem("during", "D")}); !errors.Is(err, cache.ErrUnavailable) {
+				t.Errorf("Set during the outage: got %v, want ErrUnavailable", err)
 			}
 			if err := g.Delete(ctx, []string{gkey("before")}); !errors.Is(err, cache.ErrUnavailable) {
 				t.Errorf("Delete during the outage: got %v, want ErrUnavailable (the store keeps the key)", err)
@@ -294,9 +295,9 @@ func TestGuardRedisOutage(t *testing.T) {
 			}
 
 			tt.recover(srv)
-			waitFor(t, "the Guard to see the store back", g.Healthy)
-			if n := e.fallback.Len(); n != 0 {
-				t.Errorf("fallback entries after recovery: got %d, want 0 (cleared)", n)
+			e.waitBack(t, 1)
+			if n := ups.Load(); n != 1 {
+				t.Errorf("OnUp calls after recovery: got %d, want 1", n)
 			}
 			reached = e.spy.calls.Load()
 			got, err := g.Get(ctx, []string{gkey("during"), gkey("before")})
@@ -307,7 +308,7 @@ func TestGuardRedisOutage(t *testing.T) {
 				t.Errorf("Get after recovery did not reach the store")
 			}
 			if got[0] != nil || string(got[1]) != tt.wantBefore {
-				t.Errorf("Get after recovery: got %q, want [<nil> %q] from the store, not the fallback", got, tt.wantBefore)
+				t.Errorf("Get after recovery: got %q, want [<nil> %q] from the store", got, tt.wantBefore)
 			}
 			if err := g.Set(ctx, []cache.Item{gitem("after", "A")}); err != nil {
 				t.Errorf("Set after recovery: %v", err)
@@ -429,7 +430,7 @@ func TestGuardWhatCountsAsAnOutage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// An hour between probes: the state seen is the call's doing.
-			e := newGuardEnv(t, cache.NewMemory(1<<20), true, time.Hour)
+			e := newGuardEnv(t, cache.NewMemory(1<<20), time.Hour)
 			e.spy.setFail(tt.fail)
 			ctx, cancel := context.Background(), context.CancelFunc(func() {})
 			if tt.ctx != nil {
@@ -492,8 +493,10 @@ func (c *endingCtx) end(err error) {
 	}
 }
 
-func TestGuardWithoutFallback(t *testing.T) {
-	e := newGuardEnv(t, cache.NewMemory(1<<20), false, time.Hour)
+// TestGuardFailsFastWhileDown: after the detecting call, nothing reaches
+// the store until a probe succeeds.
+func TestGuardFailsFastWhileDown(t *testing.T) {
+	e := newGuardEnv(t, cache.NewMemory(1<<20), time.Hour)
 	e.spy.setFail(failAll)
 	g, ctx := e.guard, context.Background()
 	if _, err := g.Get(ctx, []string{gkey("a")}); !errors.Is(err, errIO) {
@@ -516,24 +519,6 @@ func TestGuardWithoutFallback(t *testing.T) {
 	if n := e.spy.calls.Load(); n != 1 {
 		t.Errorf("calls that reached the store: got %d, want 1 (the first)", n)
 	}
-	if !strings.Contains(e.logs.String(), "lookups go on without a cache") {
-		t.Errorf("log: want it to say there is no fallback:\n%s", e.logs)
-	}
-}
-
-// TestGuardSetThatFindsTheStoreDown keeps the failed write's items in the
-// fallback: they are the outage's first miss.
-func TestGuardSetThatFindsTheStoreDown(t *testing.T) {
-	e := newGuardEnv(t, cache.NewMemory(1<<20), true, time.Hour)
-	e.spy.setFail(failAll)
-	ctx := context.Background()
-	if err := e.guard.Set(ctx, []cache.Item{gitem("a", "A")}); !errors.Is(err, errIO) {
-		t.Fatalf("Set: got %v, want the store's error", err)
-	}
-	got, err := e.guard.Get(ctx, []string{gkey("a")})
-	if err != nil || string(got[0]) != "A" {
-		t.Errorf("Get after the failed Set: got %q, %v; want [A] from the fallback", got, err)
-	}
 }
 
 // TestGuardLogsOncePerOutage fails many concurrent calls in each of three
@@ -543,8 +528,10 @@ func TestGuardLogsOncePerOutage(t *testing.T) {
 		outages = 3
 		callers = 32
 	)
-	e := newGuardEnv(t, cache.NewMemory(1<<20), true, 5*time.Millisecond)
+	e := newGuardEnv(t, cache.NewMemory(1<<20), 5*time.Millisecond)
 	g := e.guard
+	var ups atomic.Int64
+	g.OnUp(func() { ups.Add(1) })
 	for i := range outages {
 		e.spy.setFail(failAll)
 		start := make(chan struct{})
@@ -561,7 +548,7 @@ func TestGuardLogsOncePerOutage(t *testing.T) {
 			t.Fatalf("outage %d: Healthy() = true after failed calls", i)
 		}
 		e.spy.setFail(nil)
-		waitFor(t, "the store back", g.Healthy)
+		e.waitBack(t, i+1)
 	}
 	if down, up := e.lines(downLine), e.lines(upLine); down != outages || up != outages {
 		t.Errorf("log lines: got %d down and %d back, want %d of each:\n%s", down, up, outages, e.logs)
@@ -569,13 +556,16 @@ func TestGuardLogsOncePerOutage(t *testing.T) {
 	if got := e.metric(t, "tipgate_cache_store_state_changes_total"); got != 2*outages {
 		t.Errorf("state changes: got %v, want %d", got, 2*outages)
 	}
+	if got := ups.Load(); got != outages {
+		t.Errorf("OnUp calls: got %d, want one per outage (%d)", got, outages)
+	}
 }
 
 // TestGuardStaleFailureAfterRecovery: a call stuck on the store since before
 // an outage, failing only after the store came back, does not start a new
 // outage.
 func TestGuardStaleFailureAfterRecovery(t *testing.T) {
-	e := newGuardEnv(t, cache.NewMemory(1<<20), true, 5*time.Millisecond)
+	e := newGuardEnv(t, cache.NewMemory(1<<20), 5*time.Millisecond)
 	g := e.guard
 	var failing atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -602,7 +592,7 @@ func TestGuardStaleFailureAfterRecovery(t *testing.T) {
 		t.Fatalf("Set: got %v, want the store's error", err)
 	}
 	failing.Store(false)
-	waitFor(t, "the store back", g.Healthy)
+	e.waitBack(t, 1)
 
 	close(release)
 	if err := <-stuck; !errors.Is(err, errIO) {
@@ -619,7 +609,7 @@ func TestGuardStaleFailureAfterRecovery(t *testing.T) {
 // TestGuardCloseStopsTheProber closes a Guard whose prober is stuck in a
 // Ping on a hung store.
 func TestGuardCloseStopsTheProber(t *testing.T) {
-	e := newGuardEnv(t, cache.NewMemory(1<<20), true, time.Millisecond)
+	e := newGuardEnv(t, cache.NewMemory(1<<20), time.Millisecond)
 	e.spy.setFail(func(ctx context.Context, op string) error {
 		if op == "ping" {
 			<-ctx.Done()

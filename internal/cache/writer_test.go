@@ -260,16 +260,21 @@ func TestWriterLogsFailuresAtMostOnceASecond(t *testing.T) {
 	}
 }
 
-func TestWriterOverAGuardedRedisThatIsDown(t *testing.T) {
-	// The pieces as the gateway wires them: write behind into a Guard. A
-	// write during an outage lands in the fallback without waiting on the
-	// store.
-	e := newGuardEnv(t, cache.NewMemory(1<<20), true, time.Hour)
+func TestWriterOverAGuardedStoreThatIsDown(t *testing.T) {
+	// The pieces as the gateway wires them: write behind into a Hot over a
+	// Guard. A write during an outage lands in the process without waiting
+	// on the store.
+	e := newGuardEnv(t, cache.NewMemory(1<<20), time.Hour)
+	hot, err := cache.NewHot(e.guard, cache.HotOptions{Bytes: 1 << 20})
+	if err != nil {
+		t.Fatalf("NewHot: %v", err)
+	}
+	t.Cleanup(func() { _ = hot.Close() })
 	e.spy.setFail(failAll)
 	if _, err := e.guard.Get(context.Background(), []string{gkey("a")}); err == nil {
 		t.Fatal("Get: got nil error, want the store's")
 	}
-	w, err := cache.NewWriter(e.guard, cache.WriterOptions{})
+	w, err := cache.NewWriter(hot, cache.WriterOptions{})
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
 	}
@@ -279,9 +284,9 @@ func TestWriterOverAGuardedRedisThatIsDown(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	got, err := e.guard.Get(context.Background(), []string{gkey("a")})
+	got, err := hot.Get(context.Background(), []string{gkey("a")})
 	if err != nil || string(got[0]) != "A" {
-		t.Errorf("Get: got %q, %v; want [A] from the fallback", got, err)
+		t.Errorf("Get: got %q, %v; want [A] from the process", got, err)
 	}
 	if n := e.spy.calls.Load(); n != 1 {
 		t.Errorf("calls that reached the store: got %d, want 1 (the detecting Get)", n)
