@@ -117,6 +117,7 @@ func (a *App) WatchSource(src config.Source) {
 func (a *App) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	wg.Go(func() { a.warmTIP(ctx, a.tipClient()) })
 	if a.rt.probe.enabled() {
 		wg.Go(func() { a.rt.probe.run(ctx) })
 	}
