@@ -44,12 +44,17 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 15s)
 	  done; done
 
 .PHONY: bench
-bench: ## run the Go benchmarks
+bench: ## run the Go benchmarks, allocations reported (the Redis ones start a redis-server or use 127.0.0.1:6379)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: load
-load: ## measure cache-hit latency and throughput with wrk on loopback (needs wrk)
-	scripts/load.sh
+load: ## tipgate hits beside the static ceiling with wrk on loopback, one run, ratios printed (needs wrk, curl; DUR, KEYS)
+	bench/load.sh
+
+.PHONY: peers
+peers: ## the shared peer harness (../shared/bench/run-peers.sh) on this checkout, when it is there
+	@if [ -f ../shared/bench/run-peers.sh ]; then TIPGATE_SRC=. bash ../shared/bench/run-peers.sh; \
+	else echo "make peers: ../shared/bench/run-peers.sh not found: the shared peer harness lives beside the project checkout (see BENCHMARKS.md)"; exit 1; fi
 
 .PHONY: docker
 docker: ## build the container image tipgate:$(VERSION)
