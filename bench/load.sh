@@ -131,16 +131,19 @@ wrk_ms() { # wrk_ms PCT FILE: a "Latency Distribution" line in ms
     f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : 1; printf "%.2f", v * f }' "$2"
 }
 ROWS=()
-measure() { # measure LABEL URL [wrk args...]: one wrk run, appended to ROWS as "label|rps|p50|p99|note"
-  local label=$1 url=$2 out rps p50 p99 note=""; shift 2
+measure() { # measure LABEL URL [wrk args...]: one wrk run, appended to ROWS as "label|rps|p50|p99|bytes|note"
+  local label=$1 url=$2 out rps bpr p50 p99 note=""; shift 2
   out="$WORK/wrk-$(( ${#ROWS[@]} + 1 )).txt"
   log "wrk ${DUR}s: $label"
   wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s --latency "$@" "$url" >"$out" 2>&1 || true
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+  # bytes per response, headers included, from wrk's Transfer/sec (units of 1024)
+  bpr=$(awk -v r="${rps:-0}" '/^Transfer\/sec:/ { v = $2; u = v; gsub(/[0-9.]/, "", u); sub(/[A-Z]+$/, "", v)
+    f = (u == "KB") ? 1024 : (u == "MB") ? 1048576 : (u == "GB") ? 1073741824 : 1; if (r > 0) printf "%.0f", v * f / r }' "$out")
   p50=$(wrk_ms 50% "$out"); p99=$(wrk_ms 99% "$out")
   grep -q 'Non-2xx' "$out" && note+="$(grep 'Non-2xx' "$out" | tr -s ' ') "
   grep -q 'Socket errors' "$out" && note+="$(grep 'Socket errors' "$out" | tr -s ' ')"
-  ROWS+=("$label|${rps:-FAIL}|${p50:--}|${p99:--}|$note")
+  ROWS+=("$label|${rps:-FAIL}|${p50:--}|${p99:--}|${bpr:--}|$note")
 }
 
 # ---------------------------------------------------------------- memory store, and the body
@@ -205,21 +208,22 @@ fi
 measure "ceiling, again (drift check)" "http://127.0.0.1:$P_CEIL$HOT"
 
 # ---------------------------------------------------------------- table
-IFS='|' read -r _ C_RPS _ C_P99 _ <<<"${ROWS[0]}"
+IFS='|' read -r _ C_RPS _ C_P99 _ _ <<<"${ROWS[0]}"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 {
   echo "tipgate load — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git describe --always --dirty 2>/dev/null || echo '?')"
   echo "host: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "wrk -t$THREADS -c$CONNS -d${DUR}s on 127.0.0.1, client and servers sharing the cores; $(go version | cut -d' ' -f3)"
-  echo "hit: GET $HOT, ${BODY_BYTES} B; ratios to the first ceiling row (req/s: higher is better; p99: lower is better)"
+  echo "hit: GET $HOT, ${BODY_BYTES} B body; x: ratio to the first ceiling row (req/s: higher is better; p99: lower"
+  echo "is better); B/resp: bytes per response with headers, from wrk's Transfer/sec"
   echo
-  printf '%-44s %9s %8s %8s %8s %8s  %s\n' "target" "req/s" "p50 ms" "p99 ms" "x req/s" "x p99" "note"
+  printf '%-44s %8s %7s %7s %7s %7s %7s  %s\n' "target" "req/s" "p50 ms" "p99 ms" "x req/s" "x p99" "B/resp" "note"
   for r in "${ROWS[@]}"; do
-    IFS='|' read -r label rps p50 p99 note <<<"$r"
-    printf '%-44s %9s %8s %8s %8s %8s  %s\n' "$label" "$rps" "$p50" "$p99" "$(ratio "$rps" "$C_RPS")" "$(ratio "$p99" "$C_P99")" "$note"
+    IFS='|' read -r label rps p50 p99 bpr note <<<"$r"
+    printf '%-44s %8s %7s %7s %7s %7s %7s  %s\n' "$label" "$rps" "$p50" "$p99" "$(ratio "$rps" "$C_RPS")" "$(ratio "$p99" "$C_P99")" "$bpr" "$note"
   done
   [[ -z $REDIS_NOTE ]] || echo "$REDIS_NOTE"
   echo "raw: $WORK"
 } | tee "$WORK/table.txt"
-printf 'target\treq_s\tp50_ms\tp99_ms\tnote\n' >"$WORK/results.tsv"
+printf 'target\treq_s\tp50_ms\tp99_ms\tbytes_per_resp\tnote\n' >"$WORK/results.tsv"
 for r in "${ROWS[@]}"; do tr '|' '\t' <<<"$r" >>"$WORK/results.tsv"; done
