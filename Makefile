@@ -51,6 +51,10 @@ bench: ## run the Go benchmarks, allocations reported (the Redis ones start a re
 load: ## tipgate hits beside the static ceiling with wrk on loopback, one run, ratios printed (needs wrk, curl; DUR, KEYS)
 	bench/load.sh
 
+.PHONY: burst
+burst: ## row (i) of the peer harness alone: 200 concurrent cold lookups on a fresh tipgate, TIP at 200 ms (RUNS=5; needs ../shared/bench)
+	bench/burst.sh
+
 .PHONY: peers
 peers: ## the shared peer harness (../shared/bench/run-peers.sh) on this checkout, when it is there
 	@if [ -f ../shared/bench/run-peers.sh ]; then TIPGATE_SRC=. bash ../shared/bench/run-peers.sh; \
