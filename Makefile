@@ -22,10 +22,11 @@ run: ## run the demo: built-in TIP simulator, generated credentials, in-memory c
 	$(GO) run ./cmd/tipgate demo
 
 .PHONY: test
-test: ## run every test (unit and integration, real Redis and simulator over mTLS, the console in headless Chromium) with the race detector, then deploy/'s
+test: ## run every test (unit and integration, real Redis and simulator over mTLS, the console in headless Chromium) with the race detector, the memory store's RSS check without it, then deploy/'s
 	@scripts/ensure-redis.sh
 	@scripts/ensure-chromium.sh
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run TestMemoryRSS ./internal/cache/
 	cd deploy && $(GO) test -count=1 ./...
 
 .PHONY: lint

@@ -127,6 +127,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		reportRefusal(stderr, err)
 		return 1
 	}
+	// Process-wide, so here rather than in app.New: serve is the only
+	// process this binary sizes (the demo, which tests run in-process,
+	// keeps Go's defaults).
+	app.LimitMemory(cfg, logger)
 	// SIGHUP, or a changed credentials or keys file, reloads them.
 	a.WatchSource(config.Source{Getenv: os.Getenv, ReadFile: os.ReadFile})
 	reloadOnSIGHUP(ctx, a)

@@ -73,4 +73,8 @@ func TestProcessServesAndDrainsOnSIGTERM(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"shutting down"`) {
 		t.Errorf("no shutdown line in the logs:\n%s", stderr.String())
 	}
+	// The memory store sizes the Go memory limit, and says so once.
+	if n := strings.Count(stderr.String(), `"msg":"Go memory limit`); n != 1 {
+		t.Errorf("%d lines about the Go memory limit in the logs, want 1:\n%s", n, stderr.String())
+	}
 }
