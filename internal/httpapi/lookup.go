@@ -100,14 +100,9 @@ func (s *server) writeAnswer(w http.ResponseWriter, res *lookup.Result) {
 	buf := s.answers.get()
 	*buf = append(appendLookup(*buf, res), '\n')
 	h := w.Header()
-	h["Content-Type"] = s.contentTypeJSON
-	// Without a length, net/http chunks any body over 2 KB: more bytes
-	// and more writes for every answer.
-	h["Content-Length"] = []string{strconv.Itoa(len(*buf))}
 	h["X-Cache"] = s.answers.xCache(res.Cache)
 	h["Age"] = []string{strconv.FormatInt(s.age(res.ReceivedAt), 10)}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(*buf)
+	writeBody(w, http.StatusOK, s.contentTypeJSON, *buf)
 	s.answers.put(buf)
 }
 

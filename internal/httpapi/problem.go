@@ -323,9 +323,7 @@ func (s *server) encodeProblem(w http.ResponseWriter, p problem) {
 		// refused again.
 		h.Set("Retry-After", strconv.FormatInt(int64((p.retryAfter+time.Second-1)/time.Second), 10))
 	}
-	h.Set("Content-Type", "application/problem+json")
-	w.WriteHeader(p.Status)
-	_, _ = w.Write(b)
+	writeBody(w, p.Status, s.contentTypeProblem, b)
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,9 +193,9 @@ type server struct {
 	ids *requestIDs
 	// Header values set on every answer, or nearly: one slice each,
 	// shared by all of them, instead of the one Header.Set makes.
-	nosniff, contentTypeJSON []string
-	healthzBody              []byte    // the GET /healthz body
-	routeContexts            sync.Pool // of *chi.Context, as chi.Mux keeps them
+	nosniff, contentTypeJSON, contentTypeProblem []string
+	healthzBody                                  []byte    // the GET /healthz body
+	routeContexts                                sync.Pool // of *chi.Context, as chi.Mux keeps them
 	// live is the requests being served, for the drain deadline to
 	// answer; nil without Options.Abort. headers pools the header maps
 	// the handlers write in meanwhile.
@@ -236,10 +237,11 @@ func newServer(opts Options) (*server, error) {
 	}
 	s := &server{
 		opts: opts, metrics: m, sections: sections, catalog: catalog, functions: functions, now: time.Now,
-		answers:         newAnswerWriter(),
-		ids:             newRequestIDs(),
-		nosniff:         []string{"nosniff"},
-		contentTypeJSON: []string{"application/json"},
+		answers:            newAnswerWriter(),
+		ids:                newRequestIDs(),
+		nosniff:            []string{"nosniff"},
+		contentTypeJSON:    []string{"application/json"},
+		contentTypeProblem: []string{"application/problem+json"},
 	}
 	if s.healthzBody, err = encodeJSON(map[string]string{"status": "ok"}); err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
@@ -398,7 +400,16 @@ func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		s.writeError(w, r, fmt.Errorf("encode a %d response: %w", status, err))
 		return
 	}
-	w.Header()["Content-Type"] = s.contentTypeJSON
+	writeBody(w, status, s.contentTypeJSON, b)
+}
+
+// writeBody writes a whole response body of the given content type in one
+// write. It sets Content-Length: without it net/http chunks any body past
+// its 2 KB buffer (a lookup answer, a batch), which costs bytes and writes.
+func writeBody(w http.ResponseWriter, status int, contentType []string, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = contentType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
