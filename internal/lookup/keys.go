@@ -30,16 +30,48 @@ func Namespace(tipURL string) string {
 // still yields one slot per indicator, because Redis hashes up to the first
 // closing brace and that prefix is the same for all of an indicator's keys.
 func Key(ns string, ind indicator.Indicator, section string) string {
-	return "tipgate:" + ns + ":" + tag(ind) + ":" + section
+	var b strings.Builder
+	b.Grow(stemLen(ns, ind) + len(section))
+	writeStem(&b, ns, ind)
+	b.WriteString(section)
+	return b.String()
+}
+
+// writeStem writes what every key of ind's sections starts with; stemLen
+// is its length.
+func writeStem(b *strings.Builder, ns string, ind indicator.Indicator) {
+	b.WriteString("tipgate:")
+	b.WriteString(ns)
+	b.WriteByte(':')
+	writeTag(b, ind)
+	b.WriteByte(':')
+}
+
+func stemLen(ns string, ind indicator.Indicator) int {
+	return len("tipgate:") + len(ns) + len(":") + tagLen(ind) + len(":")
 }
 
 func (s *Service) key(ind indicator.Indicator, section string) string {
 	return Key(s.ns, ind, section)
 }
 
+// tag is ind's Redis Cluster hash tag, which lock keys carry too.
 func tag(ind indicator.Indicator) string {
-	return "{" + string(ind.Type) + ":" + ind.Value + "}"
+	var b strings.Builder
+	b.Grow(tagLen(ind))
+	writeTag(&b, ind)
+	return b.String()
 }
+
+func writeTag(b *strings.Builder, ind indicator.Indicator) {
+	b.WriteByte('{')
+	b.WriteString(string(ind.Type))
+	b.WriteByte(':')
+	b.WriteString(ind.Value)
+	b.WriteByte('}')
+}
+
+func tagLen(ind indicator.Indicator) int { return len("{:}") + len(ind.Type) + len(ind.Value) }
 
 // keysInto fills keys (len(sections)+1 of them) with the store keys of
 // ind's Zone entry and sections, in that order, cut from one string: a hit
@@ -51,8 +83,7 @@ func (s *Service) keysInto(keys []string, ind indicator.Indicator, sections []st
 		}
 		return sections[i-1]
 	}
-	const prefix = "tipgate:"
-	stem := len(prefix) + len(s.ns) + len(":{") + len(ind.Type) + len(":") + len(ind.Value) + len("}:")
+	stem := stemLen(s.ns, ind)
 	size := 0
 	for i := range keys {
 		size += stem + len(name(i))
@@ -60,13 +91,7 @@ func (s *Service) keysInto(keys []string, ind indicator.Indicator, sections []st
 	var b strings.Builder
 	b.Grow(size)
 	for i := range keys {
-		b.WriteString(prefix)
-		b.WriteString(s.ns)
-		b.WriteString(":{")
-		b.WriteString(string(ind.Type))
-		b.WriteByte(':')
-		b.WriteString(ind.Value)
-		b.WriteString("}:")
+		writeStem(&b, s.ns, ind)
 		b.WriteString(name(i))
 	}
 	all := b.String()
