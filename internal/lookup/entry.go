@@ -98,15 +98,8 @@ func decodeEntry(b []byte, e *entry) error {
 	default:
 		return errBadEntry
 	}
-	flags := b[1]
-	*e = entry{
-		ReceivedAt: time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:]))).UTC(),
-		FreshUntil: time.UnixMilli(int64(binary.BigEndian.Uint64(b[10:]))).UTC(),
-		Limit:      int(binary.BigEndian.Uint32(b[18:])),
-		Count:      int(binary.BigEndian.Uint32(b[22:])),
-		Complete:   flags&flagComplete != 0,
-		NotFound:   flags&flagNotFound != 0,
-	}
+	flags := decodeHeader(b, e)
+	e.Count = int(binary.BigEndian.Uint32(b[22:]))
 	n := uint64(binary.BigEndian.Uint32(b[26:]))
 	rest := b[headerSize:]
 	if n*4 > uint64(len(rest)) {
@@ -136,14 +129,7 @@ func decodeEntry(b []byte, e *entry) error {
 // decodeEntry1 reads the version 1 format: the data as TIP sent it, which
 // it compacts and indexes (at a cost only until the entry is next fetched).
 func decodeEntry1(b []byte, e *entry) error {
-	flags := b[1]
-	*e = entry{
-		ReceivedAt: time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:]))).UTC(),
-		FreshUntil: time.UnixMilli(int64(binary.BigEndian.Uint64(b[10:]))).UTC(),
-		Limit:      int(binary.BigEndian.Uint32(b[18:])),
-		Complete:   flags&flagComplete != 0,
-		NotFound:   flags&flagNotFound != 0,
-	}
+	flags := decodeHeader(b, e)
 	rest := b[headerSize1:]
 	if flags&flagHasData == 0 {
 		if len(rest) > 0 {
@@ -160,6 +146,21 @@ func decodeEntry1(b []byte, e *entry) error {
 		e.ends, e.Count = s.ends, s.Count
 	}
 	return nil
+}
+
+// decodeHeader sets e to the header both formats share (the first
+// headerSize1 bytes, which the caller has checked are there), and returns
+// its flags.
+func decodeHeader(b []byte, e *entry) (flags byte) {
+	flags = b[1]
+	*e = entry{
+		ReceivedAt: time.UnixMilli(int64(binary.BigEndian.Uint64(b[2:]))).UTC(),
+		FreshUntil: time.UnixMilli(int64(binary.BigEndian.Uint64(b[10:]))).UTC(),
+		Limit:      int(binary.BigEndian.Uint32(b[18:])),
+		Complete:   flags&flagComplete != 0,
+		NotFound:   flags&flagNotFound != 0,
+	}
+	return flags
 }
 
 // cut is the length of Data's first limit records, when Data is a list of

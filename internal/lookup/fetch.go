@@ -75,11 +75,12 @@ func (s *Service) ask(ctx context.Context, q question, limit int, release func()
 	zone := &entry{ReceivedAt: received, FreshUntil: fresh, Data: zoneData}
 	entries := make(map[string]*entry, len(q.sections))
 	for _, name := range q.sections {
-		e := &entry{}
+		var e *entry
 		if raw, ok := res.Sections[name]; ok && !isNull(raw) {
-			if se, ok := sectionEntry(raw); ok {
-				e = se
-			}
+			e, _ = sectionEntry(raw) // nil when TIP's JSON is not valid: stored as no data
+		}
+		if e == nil {
+			e = &entry{}
 		}
 		e.ReceivedAt, e.FreshUntil, e.Limit = received, fresh, limit
 		sec, _ := s.catalog.Find(ind.Type, name)
