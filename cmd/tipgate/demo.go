@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,9 +54,7 @@ func runDemo(ctx context.Context, out io.Writer, getenv func(string) string, log
 		return err
 	}
 	keysFile := filepath.Join(dir, "keys.json")
-	keysJSON, _ := json.Marshal(map[string]any{"keys": []map[string]any{
-		{"name": "demo", "sha256": apikey.Hash(key), "roles": []string{"lookup", "refresh", "admin"}},
-	}})
+	keysJSON := apikey.MarshalFile([]apikey.FileEntry{{Name: "demo", Key: key, Roles: []string{"lookup", "refresh", "admin"}}})
 	if err := os.WriteFile(keysFile, keysJSON, 0o600); err != nil {
 		return err
 	}

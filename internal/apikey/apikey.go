@@ -408,3 +408,33 @@ func (kr *Keyring) Names() []string {
 	}
 	return names
 }
+
+// FileEntry is one key of a keys file as a writer of the file knows it:
+// the key itself, which MarshalFile replaces by its hash.
+type FileEntry struct {
+	Name  string
+	Key   string
+	Roles []string
+	// TIPDailyBudget is tip_daily_budget; 0 leaves it out.
+	TIPDailyBudget int
+}
+
+// MarshalFile writes the keys file Load reads, holding entries: the one
+// place besides Load that knows the file's shape (the demo writes one, and
+// so do the tests that start a gateway).
+func MarshalFile(entries []FileEntry) []byte {
+	type key struct {
+		Name           string   `json:"name"`
+		SHA256         string   `json:"sha256"`
+		Roles          []string `json:"roles"`
+		TIPDailyBudget int      `json:"tip_daily_budget,omitempty"`
+	}
+	f := struct {
+		Keys []key `json:"keys"`
+	}{Keys: make([]key, 0, len(entries))}
+	for _, e := range entries {
+		f.Keys = append(f.Keys, key{Name: e.Name, SHA256: Hash(e.Key), Roles: e.Roles, TIPDailyBudget: e.TIPDailyBudget})
+	}
+	b, _ := json.Marshal(f) // strings, string slices and ints only: cannot fail
+	return b
+}

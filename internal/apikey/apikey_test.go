@@ -302,3 +302,26 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// What MarshalFile writes, Load reads back: names, roles and budgets, and
+// the key authenticates while its text is nowhere in the file.
+func TestMarshalFileRoundTrip(t *testing.T) {
+	entries := []FileEntry{
+		{Name: "siem", Key: "tg_siem-secret", Roles: []string{"lookup"}},
+		{Name: "soar", Key: "tg_soar-secret", Roles: []string{"lookup", "refresh"}, TIPDailyBudget: 500},
+	}
+	data := MarshalFile(entries)
+	kr, err := Load(data)
+	if err != nil {
+		t.Fatalf("Load(MarshalFile) = %v; file %s", err, data)
+	}
+	for _, e := range entries {
+		if strings.Contains(string(data), e.Key) {
+			t.Errorf("the file holds the key of %s", e.Name)
+		}
+		k, ok := kr.Authenticate(e.Key)
+		if !ok || k.Name != e.Name || k.TIPDailyBudget != e.TIPDailyBudget || len(k.Roles) != len(e.Roles) {
+			t.Errorf("%s: authenticated %+v, %v; want %+v", e.Name, k, ok, e)
+		}
+	}
+}

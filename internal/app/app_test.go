@@ -87,7 +87,7 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 		t.Fatal(err)
 	}
 	g := &gateway{t: t, sim: sim, creds: creds, simURL: simSrv.URL(), keys: map[string]string{}, logs: &logbuf.Buffer{}, contract: apitest.Load(t)}
-	var entries []map[string]any
+	var entries []apikey.FileEntry
 	for name, roles := range map[string][]string{
 		"siem": {"lookup"},
 		"soar": {"lookup", "refresh"},
@@ -98,9 +98,9 @@ func startGatewayWith(t testing.TB, store string, env map[string]string, validFo
 			t.Fatal(err)
 		}
 		g.keys[name] = key
-		entries = append(entries, map[string]any{"name": name, "sha256": apikey.Hash(key), "roles": roles})
+		entries = append(entries, apikey.FileEntry{Name: name, Key: key, Roles: roles})
 	}
-	keysJSON, _ := json.Marshal(map[string]any{"keys": entries})
+	keysJSON := apikey.MarshalFile(entries)
 	keysFile := filepath.Join(dir, "keys.json")
 	if err := os.WriteFile(keysFile, keysJSON, 0o600); err != nil {
 		t.Fatal(err)

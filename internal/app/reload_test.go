@@ -3,7 +3,6 @@ package app
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -48,7 +47,7 @@ func (g *gateway) reloads(result string) float64 {
 func (g *gateway) writeKeys(keys map[string][]string) map[string]string {
 	g.t.Helper()
 	out := map[string]string{}
-	var entries []map[string]any
+	var entries []apikey.FileEntry
 	for name, roles := range keys {
 		key, err := apikey.Generate()
 		if err != nil {
@@ -56,9 +55,9 @@ func (g *gateway) writeKeys(keys map[string][]string) map[string]string {
 		}
 		out[name] = key
 		g.keys[fmt.Sprintf("%s@%d", name, len(g.keys))] = key
-		entries = append(entries, map[string]any{"name": name, "sha256": apikey.Hash(key), "roles": roles})
+		entries = append(entries, apikey.FileEntry{Name: name, Key: key, Roles: roles})
 	}
-	raw, _ := json.Marshal(map[string]any{"keys": entries})
+	raw := apikey.MarshalFile(entries)
 	g.replaceFile(g.env["TIPGATE_API_KEYS_FILE"], raw)
 	return out
 }

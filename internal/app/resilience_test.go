@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -125,23 +124,16 @@ type testKey struct {
 func startGatewayWithKeys(t *testing.T, store string, env map[string]string, keys []testKey) *gateway {
 	t.Helper()
 	generated := map[string]string{}
-	var entries []map[string]any
+	var entries []apikey.FileEntry
 	for _, k := range keys {
 		key, err := apikey.Generate()
 		if err != nil {
 			t.Fatal(err)
 		}
 		generated[k.name] = key
-		e := map[string]any{"name": k.name, "sha256": apikey.Hash(key), "roles": k.roles}
-		if k.budget > 0 {
-			e["tip_daily_budget"] = k.budget
-		}
-		entries = append(entries, e)
+		entries = append(entries, apikey.FileEntry{Name: k.name, Key: key, Roles: k.roles, TIPDailyBudget: k.budget})
 	}
-	raw, err := json.Marshal(map[string]any{"keys": entries})
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := apikey.MarshalFile(entries)
 	file := filepath.Join(t.TempDir(), "keys.json")
 	if err := os.WriteFile(file, raw, 0o600); err != nil {
 		t.Fatal(err)

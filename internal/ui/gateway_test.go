@@ -62,20 +62,16 @@ func startGateway(t testing.TB) *gateway {
 		t.Fatal(err)
 	}
 	g := &gateway{t: t, sim: sim, keys: map[string]string{}, logs: &logbuf.Buffer{}}
-	var entries []map[string]any
+	var entries []apikey.FileEntry
 	for _, k := range testKeys {
 		key, err := apikey.Generate()
 		if err != nil {
 			t.Fatal(err)
 		}
 		g.keys[k.name] = key
-		e := map[string]any{"name": k.name, "sha256": apikey.Hash(key), "roles": k.roles}
-		if k.budget > 0 {
-			e["tip_daily_budget"] = k.budget
-		}
-		entries = append(entries, e)
+		entries = append(entries, apikey.FileEntry{Name: k.name, Key: key, Roles: k.roles, TIPDailyBudget: k.budget})
 	}
-	keysJSON, _ := json.Marshal(map[string]any{"keys": entries})
+	keysJSON := apikey.MarshalFile(entries)
 	keysFile := filepath.Join(dir, "keys.json")
 	if err := os.WriteFile(keysFile, keysJSON, 0o600); err != nil {
 		t.Fatal(err)
